@@ -1,0 +1,81 @@
+"""The application factory: `create_app(config=None)` wires settings, database, auth, blueprints.
+
+Nothing here runs at import time and nothing imports this module; `flask --app app ...` and
+gunicorn (`app:create_app()`) build the app through the factory.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask, redirect, render_template, url_for
+
+import config as settings
+import errors
+from accounts import auth
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app; `config` overrides the environment's settings (tests)."""
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.config.update(settings.from_environment())
+    app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError("QIANLING_SECRET_KEY is not set: run bin/setup, or export one "
+                           "(python -c 'import secrets; print(secrets.token_hex(32))')")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from extensions import db
+    db.init_app(app)
+    auth.init_app(app)
+    errors.register_error_handlers(app)
+    _register_blueprints(app)
+    _register_commands(app)
+    _register_pages(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from accounts.routes import api as accounts_api, pages as accounts_pages
+    from background.routes import api as jobs_api
+    from exports.routes import api as exports_api
+    from projects.routes import api as projects_api
+    from qa.routes import api as qa_api
+    from system import api as system_api
+    from tasks.routes import api as tasks_api
+
+    for blueprint in (accounts_pages, accounts_api, jobs_api, projects_api, tasks_api, qa_api,
+                      exports_api, system_api):
+        app.register_blueprint(blueprint)
+
+
+def _register_commands(app: Flask) -> None:
+    from accounts.cli import users_cli
+    from background.cli import jobs_cli, worker_command
+    from demo.cli import demo_cli
+    from schema import db_cli
+
+    for command in (users_cli, jobs_cli, worker_command, db_cli, demo_cli):
+        app.cli.add_command(command)
+
+
+def _register_pages(app: Flask) -> None:
+    from accounts.auth import current_user, requires
+    from accounts.models import Role
+
+    @app.get("/")
+    @auth.public
+    def index():
+        return redirect(url_for("home"))
+
+    @app.get("/home")
+    @requires(*Role)
+    def home():
+        return render_template("home.html", user=current_user())
+
+    @app.errorhandler(auth.Unauthenticated)
+    def _to_login(err: auth.Unauthenticated):
+        from flask import request
+        if request.path.startswith("/api/"):
+            return {"error": err.code, "message": err.message}, 401
+        return redirect(url_for("accounts.login"))

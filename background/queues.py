@@ -1,0 +1,73 @@
+"""Queues and enqueueing: commit the job record first, then hand RQ its id.
+
+Every enqueue names its queue, timeout, TTLs and retry policy here, in one place. The RQ job id is
+derived from the record id, so submitting the same record twice (a retry of the request, or a
+re-queue after Redis lost its data) never runs the work twice concurrently.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from flask import current_app
+from rq import Queue, Retry
+from rq.job import Job
+from rq.exceptions import NoSuchJobError
+from sqlalchemy.orm import Session
+
+from background.models import JobRecord, JobStatus
+from extensions import redis_connection
+
+logger = logging.getLogger(__name__)
+
+# Named for the kind of work, so a deployment can give each its own workers.
+QUEUES: dict[str, dict[str, Any]] = {
+    "intake": {"timeout": 3600},
+    "labelstudio": {"timeout": 600},
+    "qa": {"timeout": 1800},
+    "exports": {"timeout": 3600},
+}
+RETRY = Retry(max=3, interval=[5, 30, 120])
+
+
+def queue(name: str) -> Queue:
+    if name not in QUEUES:
+        raise KeyError(f"unknown queue {name!r}; known: {', '.join(QUEUES)}")
+    return Queue(name, connection=redis_connection(), is_async=current_app.config["QUEUE_ASYNC"])
+
+
+def enqueue(session: Session, kind: str, func: Callable[..., Any], *args: Any, queue_name: str,
+            created_by_id: int | None = None) -> JobRecord:
+    """Record the work, commit, then queue it; return the record (its id is the handle)."""
+    record = JobRecord(kind=kind, func=f"{func.__module__}.{func.__qualname__}", args=list(args),
+                       queue=queue_name, created_by_id=created_by_id)
+    session.add(record)
+    session.commit()
+    submit(record)
+    return record
+
+
+def submit(record: JobRecord) -> None:
+    """Put the record's work on its queue unless RQ already has it waiting or running."""
+    q = queue(record.queue)
+    try:
+        existing = Job.fetch(record.rq_id, connection=q.connection)
+        if existing.get_status(refresh=True) in ("queued", "started", "deferred", "scheduled"):
+            return
+    except NoSuchJobError:
+        pass
+    logger.info("event=enqueue job_id=%s kind=%s queue=%s", record.id, record.kind, record.queue)
+    q.enqueue("background.runner.execute", record.id, job_id=record.rq_id,
+              job_timeout=QUEUES[record.queue]["timeout"], result_ttl=86400, failure_ttl=7 * 86400,
+              ttl=7 * 86400, retry=RETRY)
+
+
+def requeue_unfinished(session: Session) -> int:
+    """Submit again every record not yet finished or failed (e.g. after Redis lost its data)."""
+    from sqlalchemy import select
+
+    pending = session.scalars(select(JobRecord).where(JobRecord.status.in_(
+        [JobStatus.QUEUED, JobStatus.STARTED, JobStatus.RETRYING]))).all()
+    for record in pending:
+        submit(record)
+    return len(pending)

@@ -1,0 +1,81 @@
+"""Domain errors and how the HTTP layer shows them.
+
+Services raise these; `register_error_handlers` turns them (and Werkzeug's HTTP errors) into JSON
+for `/api/...` and a plain page elsewhere, so a user always gets a status and a sentence, never a
+stack trace.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class QianlingError(Exception):
+    """An error a user can act on: it carries the HTTP status and a clear message."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class NotFound(QianlingError):
+    status, code = 404, "not_found"
+
+
+class Forbidden(QianlingError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(QianlingError):
+    status, code = 409, "conflict"
+
+
+class InvalidInput(QianlingError):
+    status, code = 422, "invalid_input"
+
+
+class ServiceUnavailable(QianlingError):
+    status, code = 503, "service_unavailable"
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _respond(status: int, code: str, message: str, details: list[Any] | None = None):
+    if _wants_json():
+        body: dict[str, Any] = {"error": code, "message": message}
+        if details:
+            body["details"] = details
+        return jsonify(body), status
+    return render_template("error.html", status=status, message=message, details=details), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(QianlingError)
+    def _domain(err: QianlingError):
+        return _respond(err.status, err.code, err.message, err.details)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(err: CSRFError):
+        return _respond(400, "csrf_failed", f"CSRF check failed: {err.description}")
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):
+        code = (err.name or "error").lower().replace(" ", "_")
+        return _respond(err.code or 500, code, err.description or err.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        logger.exception("event=unhandled_error path=%s", request.path)
+        return _respond(500, "internal_error", "Internal error; it has been logged.")

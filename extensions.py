@@ -1,0 +1,111 @@
+"""Shared handles: the database (engine, sessions, declarative base) and the Redis connection.
+
+A leaf module: it imports nothing of ours, so every package can import it. Nothing connects at
+import time; `init_app` only records how to connect, and connections open on first use.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import redis
+from flask import Flask, current_app, g
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# Stable constraint names let Alembic alter SQLite tables and name PostgreSQL constraints alike.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class _DbState:
+    engine: Engine
+    sessions: sessionmaker[Session]
+    pid: int
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class Database:
+    """The app's engine and sessions: one session per app context, or explicit ones for jobs."""
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["qianling.db"] = None  # built lazily: no connection at start-up
+        # Closed after each request as well: a test client's requests can share one app context.
+        app.teardown_request(self._close_request_session)
+        app.teardown_appcontext(self._close_request_session)
+
+    def _state(self) -> _DbState:
+        state = current_app.extensions["qianling.db"]
+        # A forked RQ work horse must not reuse its parent's pooled connections.
+        if state is None or state.pid != os.getpid():
+            if state is not None:
+                state.engine.dispose(close=False)
+            engine = make_engine(current_app.config["DATABASE_URL"])
+            state = _DbState(engine, sessionmaker(engine, expire_on_commit=False), os.getpid())
+            current_app.extensions["qianling.db"] = state
+        return state
+
+    @property
+    def engine(self) -> Engine:
+        return self._state().engine
+
+    @property
+    def session(self) -> Session:
+        """The current app context's session (a request, a CLI command, a job)."""
+        if "qianling_session" not in g:
+            g.qianling_session = self._state().sessions()
+        return g.qianling_session
+
+    def new_session(self) -> Session:
+        """A fresh session the caller closes (use as a context manager)."""
+        return self._state().sessions()
+
+    @staticmethod
+    def _close_request_session(_exc: BaseException | None) -> None:
+        session = g.pop("qianling_session", None)
+        if session is not None:
+            session.close()
+
+
+db = Database()
+
+
+def redis_connection() -> redis.Redis:
+    """The app's Redis connection (tests may preset `app.extensions['qianling.redis']`)."""
+    conn = current_app.extensions.get("qianling.redis")
+    if conn is None:
+        conn = redis.Redis.from_url(current_app.config["REDIS_URL"])
+        current_app.extensions["qianling.redis"] = conn
+    return conn

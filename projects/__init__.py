@@ -1,0 +1,1 @@
+"""Labeling jobs (called projects, as in Label Studio): definition, data intake, lifecycle."""

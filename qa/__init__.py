@@ -1,0 +1,1 @@
+"""Pure analytics for annotation QA: agreement metrics and label aggregation over long-format frames."""

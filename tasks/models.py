@@ -1,0 +1,54 @@
+"""One item to label, and one annotator's submitted annotation of it.
+
+The database, not Label Studio, guarantees the workforce rules: one annotation per annotator per
+task (a unique constraint), and at most the job's overlap per task (checked under a row lock).
+"""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import Base, utcnow
+
+
+class Task(Base):
+    __tablename__ = "task"
+    __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    is_gold: Mapped[bool] = mapped_column(default=False)
+    gold_answer: Mapped[Any | None] = mapped_column(JSON, default=None)  # never sent to annotators
+    source_line: Mapped[int | None] = mapped_column(default=None)  # line in the uploaded file
+    annotation_count: Mapped[int] = mapped_column(default=0)  # accepted annotations, under the lock
+    ls_task_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnnotationStatus(str, enum.Enum):
+    ACCEPTED = "accepted"
+
+
+class Annotation(Base):
+    __tablename__ = "annotation"
+    __table_args__ = (UniqueConstraint("task_id", "annotator_id"),
+                      Index("ix_annotation_undelivered", "ls_annotation_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    result: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # Label Studio's result format
+    label: Mapped[str | None] = mapped_column(String(200), default=None)  # for classification QA
+    lead_time: Mapped[float | None] = mapped_column(default=None)  # seconds in the editor
+    status: Mapped[AnnotationStatus] = mapped_column(
+        Enum(AnnotationStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        default=AnnotationStatus.ACCEPTED)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ls_annotation_id: Mapped[int | None] = mapped_column(default=None)  # set once delivered
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,187 @@
+"""The thin slice on SQLite with inline jobs and an in-memory Label Studio: job, data, labels,
+QA, dataset, buyer. The same slice runs against the real services in tests/integration."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from accounts.models import Role
+from background.models import JobRecord
+from demo.samples import DEPARTMENTS, questions_csv
+from extensions import db
+from tasks.jobs import redeliver_pending
+from tasks.models import Annotation
+
+CHOICES = list(DEPARTMENTS)
+
+
+def choice(label: str) -> list[dict]:
+    return [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
+
+
+@pytest.fixture
+def manager(api_as):
+    return api_as(Role.MANAGER)[1]
+
+
+def new_project(manager, overlap: int = 3, **extra) -> dict:
+    reply = manager.post("/api/projects", json={"title": "市民来信分拨", "overlap": overlap,
+                                                 "template": {"type": "text_classification", "choices": CHOICES},
+                                                 **extra})
+    assert reply.status_code == 201, reply.json
+    return reply.json
+
+
+def upload(manager, project_id: int, content: bytes, name: str = "questions.csv", **form):
+    return manager.post(f"/api/projects/{project_id}/data",
+                        data={"file": (io.BytesIO(content), name), **form}, content_type="multipart/form-data")
+
+
+def published_project(manager, items: int = 6, overlap: int = 3) -> dict:
+    project = new_project(manager, overlap)
+    assert upload(manager, project["id"], questions_csv(items)).status_code == 201
+    reply = manager.post(f"/api/projects/{project['id']}/publish")
+    assert reply.status_code == 202
+    assert manager.get(reply.json["status_url"]).json["status"] == "finished"
+    return manager.get(f"/api/projects/{project['id']}").json
+
+
+def test_create_job_checks_its_definition(manager):
+    bad = manager.post("/api/projects", json={"title": "x1", "label_config": "<View><Text name='t' value='$text'/>"})
+    assert bad.status_code == 422 and "malformed XML" in bad.json["message"]
+    no_target = manager.post("/api/projects", json={
+        "title": "x2", "label_config": "<View><Text name='t' value='$text'/><Choices name='c' toName='zz'>"
+                                       "<Choice value='a'/></Choices></View>"})
+    assert no_target.status_code == 422 and "toName='zz'" in no_target.json["message"]
+    overlap = manager.post("/api/projects", json={"title": "x3", "overlap": 0,
+                                                   "template": {"type": "text_classification", "choices": CHOICES}})
+    assert overlap.status_code == 422 and overlap.json["message"].startswith("overlap")
+
+
+def test_upload_is_all_or_nothing_and_skips_known_items(manager):
+    project = new_project(manager)
+    bad = upload(manager, project["id"], "text,source\n第一条,市长信箱\n第二条,网站,多余\n第三条,热线\n".encode())
+    assert bad.status_code == 422 and "nothing was imported" in bad.json["message"]
+    assert [d for d in bad.json["details"] if d.startswith("questions.csv, line 3")]
+    assert manager.get(f"/api/projects/{project['id']}").json["tasks"] == 0
+    first = upload(manager, project["id"], questions_csv(5))
+    assert first.json["created"] == 5
+    again = upload(manager, project["id"], questions_csv(8))  # the first 5 are the same items
+    assert again.json["created"] == 3 and again.json["duplicates"] == 5
+    gbk = upload(manager, project["id"], "text\n路灯不亮了，请尽快修理\n".encode("gbk"), "excel.csv")
+    assert gbk.status_code == 201 and gbk.json["created"] == 1
+
+
+def test_managers_see_only_their_own_jobs(api_as, manager):
+    project = new_project(manager)
+    _, other = api_as(Role.MANAGER)
+    assert other.get(f"/api/projects/{project['id']}").status_code == 404
+    assert other.post(f"/api/projects/{project['id']}/publish").status_code == 404
+    assert project["id"] not in [p["id"] for p in other.get("/api/projects").json["projects"]]
+
+
+def test_publish_pushes_tasks_once(manager, fake_ls):
+    project = published_project(manager, items=4)
+    assert project["status"] == "active" and project["ls_project_id"] in fake_ls.projects
+    again = manager.post(f"/api/projects/{project['id']}/publish")
+    assert manager.get(again.json["status_url"]).json["status"] == "finished"
+    assert fake_ls.task_count(project["ls_project_id"]) == 4
+
+
+def test_overlap_and_one_annotation_per_person(api_as, manager, fake_ls):
+    project = published_project(manager, items=1, overlap=2)
+    annotators = [api_as(Role.ANNOTATOR)[1] for _ in range(3)]
+    task = annotators[0].get("/api/tasks/next", query_string={"project_id": project["id"]}).json["task"]
+    assert "gold_answer" not in task
+    first = annotators[0].post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[0])})
+    assert first.status_code == 201
+    twice = annotators[0].post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[1])})
+    assert twice.status_code == 409 and "already annotated" in twice.json["message"]
+    assert annotators[0].get("/api/tasks/next").json["task"] is None
+    assert annotators[1].post(f"/api/tasks/{task['id']}/annotations",
+                              json={"result": choice(CHOICES[0])}).status_code == 201
+    full = annotators[2].post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[0])})
+    assert full.status_code == 409 and "already has its 2 annotations" in full.json["message"]
+    assert db.session.query(Annotation).count() == 2
+
+
+def test_submission_is_checked_against_the_config(api_as, manager, fake_ls):
+    project = published_project(manager, items=1)
+    _, annotator = api_as(Role.ANNOTATOR)
+    task_id = annotator.get("/api/tasks/next").json["task"]["id"]
+    wrong = annotator.post(f"/api/tasks/{task_id}/annotations", json={"result": choice("不存在的部门")})
+    assert wrong.status_code == 422 and "result[0].value.choices" in wrong.json["message"]
+    missing = annotator.post(f"/api/tasks/{task_id}/annotations", json={"lead_time": 3})
+    assert missing.status_code == 422 and missing.json["message"].startswith("result")
+    assert annotator.get(f"/api/tasks/{project['id'] + 99999}").status_code == 404
+
+
+def test_annotations_reach_label_studio_attributed_and_survive_its_outage(api_as, manager, fake_ls):
+    published_project(manager, items=1)
+    user, annotator = api_as(Role.ANNOTATOR)
+    fake_ls.down = True
+    task_id = annotator.get("/api/tasks/next").json["task"]["id"]
+    reply = annotator.post(f"/api/tasks/{task_id}/annotations", json={"result": choice(CHOICES[2])})
+    assert reply.status_code == 201  # stored by Qianling even though Label Studio is down
+    record = db.session.get(JobRecord, reply.json["delivery_job"])
+    assert record.status.value == "failed" and "unreachable" in record.error
+    fake_ls.down = False
+    assert redeliver_pending() == 1
+    assert redeliver_pending() == 0  # idempotent: nothing left, nothing written twice
+    (delivered,) = fake_ls.annotations.values()
+    assert delivered["completed_by"] == fake_ls.users[user.email]
+    assert db.session.get(Annotation, reply.json["id"]).ls_annotation_id is not None
+
+
+def test_qa_dataset_and_buyer_download(api_as, manager, fake_ls):
+    project = published_project(manager, items=3)
+    annotators = [api_as(Role.ANNOTATOR)[1] for _ in range(3)]
+    # Task 1: 3/3 agree; task 2: 2/3; task 3: all differ (not agreed at threshold 0.6).
+    votes = [[CHOICES[0]] * 3, [CHOICES[1], CHOICES[1], CHOICES[2]], CHOICES[:3]]
+    for i, annotator in enumerate(annotators):
+        for t in range(3):
+            task = annotator.get("/api/tasks/next").json["task"]
+            assert annotator.post(f"/api/tasks/{task['id']}/annotations",
+                                  json={"result": choice(votes[t][i])}).status_code == 201
+    started = manager.post(f"/api/qa/projects/{project['id']}/runs")
+    assert started.status_code == 202
+    run = manager.get(f"/api/qa/runs/{started.json['run']['id']}").json
+    assert run["tasks"] == 3 and run["agreed"] == 2
+    assert run["percent_agreement"] == pytest.approx((1 + 1 / 3 + 0) / 3)
+    built = manager.post("/api/exports", json={"project_id": project["id"]})
+    assert built.status_code == 202
+    dataset_id = built.json["dataset"]["id"]
+    buyer_user, buyer = api_as(Role.BUYER)
+    _, stranger = api_as(Role.BUYER)
+    assert buyer.get(f"/api/exports/{dataset_id}/download").status_code == 404  # not granted yet
+    assert manager.post(f"/api/exports/{dataset_id}/grants", json={"buyer": buyer_user.username}).status_code == 201
+    download = buyer.get(f"/api/exports/{dataset_id}/download")
+    assert download.status_code == 200
+    rows = [json.loads(line) for line in download.get_data(as_text=True).splitlines()]
+    download.close()
+    assert [r["label"] for r in rows] == [CHOICES[0], CHOICES[1]]
+    assert rows[1]["confidence"] == pytest.approx(2 / 3, abs=1e-6)
+    assert "编号" in rows[0]["data"]["text"]  # Chinese text unescaped
+    assert stranger.get(f"/api/exports/{dataset_id}/download").status_code == 404
+    assert [d["id"] for d in stranger.get("/api/exports").json["datasets"]] == []
+    annotator_reply = annotators[0].get(f"/api/exports/{dataset_id}/download")
+    assert annotator_reply.status_code == 403
+
+
+def test_qa_rerun_is_idempotent(api_as, manager, fake_ls):
+    from qa.jobs import run_qa
+    from qa.models import Consensus
+
+    project = published_project(manager, items=2)
+    for _ in range(3):
+        _, annotator = api_as(Role.ANNOTATOR)
+        while (task := annotator.get("/api/tasks/next").json["task"]):
+            annotator.post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[0])})
+    run_id = manager.post(f"/api/qa/projects/{project['id']}/runs").json["run"]["id"]
+    before = sorted((c.task_id, c.label, c.confidence) for c in db.session.query(Consensus).filter_by(run_id=run_id))
+    run_qa(run_id)
+    db.session.expire_all()
+    after = sorted((c.task_id, c.label, c.confidence) for c in db.session.query(Consensus).filter_by(run_id=run_id))
+    assert before == after and len(after) == 2
