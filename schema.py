@@ -16,6 +16,7 @@ from flask.cli import AppGroup
 import accounts.models  # noqa: F401  (registers tables)
 import background.models  # noqa: F401
 import exports.models  # noqa: F401
+import labelstudio.models  # noqa: F401
 import projects.models  # noqa: F401
 import qa.models  # noqa: F401
 import tasks.models  # noqa: F401

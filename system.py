@@ -23,6 +23,11 @@ def health():
     return {"status": "up"}
 
 
+def _check_label_studio() -> None:
+    with Gateway.from_app() as gateway:
+        gateway.check()
+
+
 @api.get("/services")
 @requires(Role.ADMIN, Role.MANAGER)
 def services():
@@ -30,7 +35,7 @@ def services():
     checks: dict[str, Any] = {}
     for name, probe in (("database", lambda: db.session.execute(text("SELECT 1"))),
                         ("redis", lambda: redis_connection().ping()),
-                        ("label_studio", lambda: Gateway.from_app().check())):
+                        ("label_studio", _check_label_studio)):
         try:
             probe()
             checks[name] = {"up": True}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -32,9 +33,19 @@ class Client:
 
     def __init__(self, base_url: str, username: str, password: str) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=60.0)
-        reply = self.http.post("/api/accounts/tokens", auth=(username, password), json={"name": "demo"})
-        self._check(reply)
+        try:
+            reply = self._check(self.http.post("/api/accounts/tokens", auth=(username, password),
+                                               json={"name": "demo"}))
+        except Exception:
+            self.http.close()
+            raise
         self.http.headers["Authorization"] = f"Bearer {reply.json()['token']}"
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.http.close()
 
     @staticmethod
     def _check(reply: httpx.Response) -> httpx.Response:
@@ -78,7 +89,15 @@ def _label_all(annotator: Client, project_id: int, truth: dict[str, str], accura
 def run_slice(base_url: str, logins: dict[str, tuple[str, str]], items: int = 30, seed: int = 7,
               log: Callable[[str], None] = print) -> SliceResult:
     """Drive the whole slice; `logins` maps manager, annotator1-3 and buyer to (username, password)."""
-    manager = Client(base_url, *logins["manager"])
+    with ExitStack() as stack:
+        def sign_in(who: str) -> Client:
+            return stack.enter_context(Client(base_url, *logins[who]))
+        return _slice(sign_in, logins["buyer"][0], items, seed, log)
+
+
+def _slice(sign_in: Callable[[str], Client], buyer_name: str, items: int, seed: int,
+           log: Callable[[str], None]) -> SliceResult:
+    manager = sign_in("manager")
     project = manager.post("/api/projects", json={
         "title": "市民来信分拨 Citizen questions routing", "domain": "government",
         "guidelines": "把每条市民来信分给负责的部门。Route each question to the responsible department.",
@@ -92,8 +111,8 @@ def run_slice(base_url: str, logins: dict[str, tuple[str, str]], items: int = 30
     log(f"published to Label Studio project {project['ls_project_id']}")
     truth = {row["text"]: row["department"] for row in citizen_questions(items, seed)}
     rng = random.Random(seed)
-    submitted = sum(_label_all(Client(base_url, *logins[f"annotator{i}"]), project["id"], truth,
-                               accuracy, rng) for i, accuracy in ((1, 0.95), (2, 0.85), (3, 0.75)))
+    submitted = sum(_label_all(sign_in(f"annotator{i}"), project["id"], truth, accuracy, rng)
+                    for i, accuracy in ((1, 0.95), (2, 0.85), (3, 0.75)))
     log(f"annotators submitted {submitted} labels")
     started = manager.post(f"/api/qa/projects/{project['id']}/runs")
     manager.wait(started["job"]["id"])
@@ -101,12 +120,10 @@ def run_slice(base_url: str, logins: dict[str, tuple[str, str]], items: int = 30
     log(f"QA: agreement {qa_run['percent_agreement']:.3f}, {qa_run['agreed']}/{qa_run['tasks']} agreed")
     built = manager.post("/api/exports", json={"project_id": project["id"], "qa_run_id": qa_run["id"]})
     manager.wait(built["job"]["id"])
-    buyer_name = logins["buyer"][0]
     manager.post(f"/api/exports/{built['dataset']['id']}/grants", json={"buyer": buyer_name})
-    buyer = Client(base_url, *logins["buyer"])
+    buyer = sign_in("buyer")
     dataset = buyer.get(f"/api/exports/{built['dataset']['id']}")
-    body = buyer.http.get(dataset["download_url"])
-    Client._check(body)
+    body = Client._check(buyer.http.get(dataset["download_url"]))
     rows = [json.loads(line) for line in body.text.splitlines()]
     log(f"buyer downloaded dataset {dataset['id']}: {len(rows)} items, sha256 {dataset['sha256'][:12]}")
     return SliceResult(project, submitted, qa_run, dataset, rows)

@@ -23,7 +23,7 @@ from errors import InvalidInput, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 TASK_ID_KEY = "qianling_task_id"  # our task id, stored in every Label Studio task's data
-PROJECT_MARK = "qianling-job:"  # written in a project's description to find it again
+PROJECT_MARK = "qianling-job:"  # + "<installation uid>:<job id>", in a project's description
 
 
 class LabelStudioUnavailable(ServiceUnavailable):
@@ -47,7 +47,18 @@ class Gateway:
         from label_studio_sdk import LabelStudio  # imported late: it reads the environment on import
 
         self.base_url = base_url.rstrip("/")
-        self._client = LabelStudio(base_url=self.base_url, api_key=token, timeout=timeout)
+        self._http = httpx.Client(timeout=timeout, follow_redirects=True)
+        self._client = LabelStudio(base_url=self.base_url, api_key=token, timeout=timeout,
+                                   httpx_client=self._http)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Gateway":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     @classmethod
     def from_app(cls) -> "Gateway":
@@ -80,19 +91,20 @@ class Gateway:
         return self._call("whoami", self._client.users.whoami).email
 
     # -- projects ---------------------------------------------------------------------------
-    def find_project(self, job_id: int) -> int | None:
+    def find_project(self, job_key: str) -> int | None:
         """The Label Studio project created earlier for our job, if any (after a crash)."""
-        mark = f"{PROJECT_MARK}{job_id}"
+        mark = f"{PROJECT_MARK}{job_key}"
         for project in self._call("list projects", lambda: list(self._client.projects.list(page_size=100))):
             if (project.description or "").endswith(mark):
                 return project.id
         return None
 
-    def create_project(self, job_id: int, title: str, label_config: str, overlap: int) -> int:
-        suffix = f" #{job_id}"  # Label Studio wants 3-50 characters; ours may be a 2-character name
+    def create_project(self, job_key: str, title: str, label_config: str, overlap: int) -> int:
+        """A new project for our job; `job_key` ("<installation uid>:<job id>") marks it as ours."""
+        suffix = f" #{job_key.rpartition(':')[2]}"  # Label Studio wants 3-50 characters
         project = self._call("create project", self._client.projects.create,
                              title=title[:50 - len(suffix)] + suffix,
-                             description=f"Managed by Qianling. {PROJECT_MARK}{job_id}",
+                             description=f"Managed by Qianling. {PROJECT_MARK}{job_key}",
                              label_config=label_config, maximum_annotations=overlap,
                              show_skip_button=False)
         return project.id

@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / ".run"
 PIDS = RUN / "pids"
 LOGS = RUN / "logs"
+# The Popen objects of what this process started, kept until stopped so none is collected
+# (and warned about) while its process still runs.
+_children: dict[int, subprocess.Popen] = {}
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -22,11 +25,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def pid_alive(pid: int) -> bool:
-    try:  # reap it first if it is our own exited child, or it lingers as a zombie
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
+    child = _children.get(pid)
+    if child is not None:  # our own child: poll() reaps it, or it would linger as a zombie
+        return child.poll() is None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -49,9 +50,10 @@ def start(name: str, argv: list[str], env: Mapping[str, str], cwd: Path = ROOT) 
     """Start `argv` detached in a new session; log to .run/logs/<name>.log; return its pid."""
     PIDS.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
-    log = (LOGS / f"{name}.log").open("ab")
-    proc = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    with (LOGS / f"{name}.log").open("ab") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(argv, env=dict(env), cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    _children[proc.pid] = proc
     (PIDS / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid
 
@@ -93,6 +95,7 @@ def stop(name: str, timeout: float = 15.0) -> bool:
         except ProcessLookupError:
             pass
     path.unlink(missing_ok=True)
+    _children.pop(pid, None)
     return True
 
 

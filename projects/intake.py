@@ -5,9 +5,8 @@ Public contract (other modules code against exactly these names):
 * `read_items(stream, filename, ...)` yields an `Item` per good row and a `RowError` per bad
   one, and keeps going; it holds one row at a time, so a file of millions of rows parses in
   flat memory.  Whole-file problems raise `IntakeError`.
-* `collect(...)` (alias `validate_and_read`) materialises that into `(items, errors)`, adds
-  duplicate detection within the file, and applies the caller's all-or-nothing choice.
-* `content_hash(data)` is the duplicate key, also for comparing against earlier imports.
+* `content_hash(data)` is the duplicate key; `projects.service` checks it within the file and
+  against earlier imports in one pass, and applies the manager's all-or-nothing choice.
 
 Parsing per format lives in `projects.intake_formats`; this module adds the task-level rules:
 required fields, the gold answer, and the content hash.
@@ -129,43 +128,3 @@ def read_items(stream: BinaryIO, filename: str, *, format: str | None = None,
     required = tuple(dict.fromkeys(required_fields))
     _check_columns(opened, required, filename)
     return _items(opened.records, filename, required, gold_field)
-
-
-def mark_duplicates(results: Iterable[Item | RowError], filename: str) -> Iterator[Item | RowError]:
-    """Pass results through, replacing each repeat of an earlier item's content with
-    RowError("duplicate of line N").  Keeps one 32-byte digest per distinct item, no items."""
-    first_line: dict[bytes, int] = {}
-    for result in results:
-        if isinstance(result, Item):
-            line = first_line.setdefault(bytes.fromhex(result.content_hash), result.line)
-            if line != result.line:
-                result = RowError(filename, result.line, None, f"duplicate of line {line}")
-        yield result
-
-
-def collect(stream: BinaryIO, filename: str, *, format: str | None = None,
-            required_fields: Collection[str] = (), gold_field: str | None = None,
-            encoding: str | None = None, skip_bad_rows: bool = False) -> tuple[list[Item], list[RowError]]:
-    """Read the whole file into `(items, errors)`, duplicates within the file counted as errors.
-
-    The caller chooses the policy: with `skip_bad_rows=False` the import is all-or-nothing, so
-    any error means `items == []` (items stop being kept at the first error, but the scan goes on
-    so `errors` lists every problem); with `skip_bad_rows=True`, `items` holds every good row
-    (first occurrences of duplicates included) and `errors` the rows left out.  IntakeError
-    propagates.  For very large files iterate `mark_duplicates(read_items(...))` instead.
-    """
-    items: list[Item] = []
-    errors: list[RowError] = []
-    results = read_items(stream, filename, format=format, required_fields=required_fields,
-                         gold_field=gold_field, encoding=encoding)
-    for result in mark_duplicates(results, filename):
-        if isinstance(result, RowError):
-            errors.append(result)
-        elif skip_bad_rows or not errors:
-            items.append(result)
-    if errors and not skip_bad_rows:
-        items.clear()
-    return items, errors
-
-
-validate_and_read = collect  # the name the original contract sketch used

@@ -2,7 +2,8 @@
 
 Each `read_<format>(stream, file, encoding)` does its whole-file checks at once (encoding,
 header), raising `IntakeError`, and returns an `Opened` whose `records` iterator then yields,
-row by row, either `(line, data)` or a `RowError`; nothing here holds more than one row.
+row by row, either `(line, data)` or a `RowError`; nothing here holds more than one row
+(xlsx aside: openpyxl keeps the shared-strings table in memory).
 Task-level rules (required fields, gold answers, hashing) live in `projects.intake`, which
 also re-exports the two error types defined here as part of its public contract.
 
@@ -124,14 +125,14 @@ def _read_head(stream: BinaryIO) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def without_bom(head: bytes) -> bytes:
+def _without_bom(head: bytes) -> bytes:
     for bom in _BOMS:
         if head.startswith(bom):
             return head[len(bom):]
     return head
 
 
-def codec_label(codec: str) -> str:
+def _codec_label(codec: str) -> str:
     return codecs.lookup(codec).name.removesuffix("-sig").upper()
 
 
@@ -175,10 +176,10 @@ def _detect_codec(head: bytes, at_eof: bool, file: str) -> str:
                             f"{SAVE_AS_UTF8}", line=head.count(b"\n", 0, bad) + 1)
 
 
-def sniff(stream: BinaryIO, file: str, encoding: str | None) -> tuple[bytes, str]:
+def _sniff(stream: BinaryIO, file: str, encoding: str | None) -> tuple[bytes, str]:
     """Read the head of the stream and choose its codec; `encoding` overrides detection."""
     head, at_eof = _read_head(stream)
-    if not without_bom(head).strip():
+    if not _without_bom(head).strip():
         raise IntakeError(file, "the file is empty")
     if encoding is None:
         return head, _detect_codec(head, at_eof, file)
@@ -200,21 +201,21 @@ def _guarded_lines(text: Iterable[str], file: str, codec: str) -> Iterator[str]:
             yield line
     except UnicodeDecodeError as exc:
         # the decoder works ahead in chunks, so the fault is at this line or a little later
-        raise IntakeError(file, f"the text stops being valid {codec_label(codec)} at or after this line. "
+        raise IntakeError(file, f"the text stops being valid {_codec_label(codec)} at or after this line. "
                                 f"{SAVE_AS_UTF8}", line=count + 1) from exc
 
 
 def _open_text(stream: BinaryIO, file: str, encoding: str | None) -> tuple[Iterator[str], str]:
-    head, codec = sniff(stream, file, encoding)
+    head, codec = _sniff(stream, file, encoding)
     buffered = io.BufferedReader(_Replay(head, stream), buffer_size=SNIFF_BYTES)
     # why surrogateescape: a bad byte past the sniffed head becomes a marker we can pin to its
-    # row and field (see undecodable_error) instead of an exception that loses the position
+    # row and field (see _undecodable_error) instead of an exception that loses the position
     text = io.TextIOWrapper(buffered, encoding=codec, errors="surrogateescape", newline="")
     return _guarded_lines(text, file, codec), codec
 
 
-def undecodable_error(file: str, line: int, cells: Sequence[str], names: Sequence[str],
-                      codec: str) -> RowError | None:
+def _undecodable_error(file: str, line: int, cells: Sequence[str], names: Sequence[str],
+                       codec: str) -> RowError | None:
     """A RowError for the first undecodable byte in a record's cells, on its exact line."""
     if not _UNDECODABLE.search("".join(cells)):
         return None
@@ -225,7 +226,7 @@ def undecodable_error(file: str, line: int, cells: Sequence[str], names: Sequenc
             offset = sum(c.count("\n") for c in cells[:index]) + cell.count("\n", 0, match.start())
             byte = ord(match.group()) - 0xDC00
             return RowError(file, line + offset, names[index] if index < len(names) else None,
-                            f"byte 0x{byte:02X} is not valid {codec_label(codec)} text. {SAVE_AS_UTF8}")
+                            f"byte 0x{byte:02X} is not valid {_codec_label(codec)} text. {SAVE_AS_UTF8}")
     return None
 
 
@@ -235,7 +236,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def header_names(cells: Sequence[str], file: str, line: int) -> tuple[str, ...]:
+def _header_names(cells: Sequence[str], file: str, line: int) -> tuple[str, ...]:
     """Column names from a header row; empty, unnamed or duplicate columns are IntakeErrors."""
     names = [cell.strip() for cell in cells]
     while names and not names[-1]:
@@ -253,14 +254,14 @@ def header_names(cells: Sequence[str], file: str, line: int) -> tuple[str, ...]:
     return tuple(names)
 
 
-def table_record(values: list[str], header: tuple[str, ...], file: str,
-                 line: int) -> Record | RowError | None:
+def _table_record(values: list[str], header: tuple[str, ...], file: str,
+                  line: int) -> Record | RowError | None:
     """A row of cell texts as a record; None for a blank row, which is skipped silently."""
     if not any(values):
         return None  # blank line, or an all-empty row as Excel leaves below the data
     width = len(header)
     while len(values) > width and not values[-1]:
-        values.pop()  # trailing empty cells: the same Excel padding as in header_names
+        values.pop()  # trailing empty cells: the same Excel padding as in _header_names
     if len(values) != width:
         return RowError(file, line, None, f"the row has {_plural(len(values), 'value')} but the "
                                           f"header has {_plural(width, 'column')}")
@@ -287,10 +288,10 @@ def _csv_header(reader: Any, file: str, codec: str) -> tuple[str, ...]:
         raise IntakeError(file, "the file is empty") from None
     except csv.Error as exc:
         raise IntakeError(file, f"cannot read the header row: {_csv_reason(exc)}", line=1) from exc
-    bad = undecodable_error(file, 1, cells, (), codec)
+    bad = _undecodable_error(file, 1, cells, (), codec)
     if bad is not None:
         raise IntakeError(file, f"in the header row: {bad.reason}", line=bad.line)
-    return header_names(cells, file, reader.line_num)
+    return _header_names(cells, file, reader.line_num)
 
 
 def _csv_records(reader: Any, header: tuple[str, ...], file: str,
@@ -307,8 +308,8 @@ def _csv_records(reader: Any, header: tuple[str, ...], file: str,
         else:
             if reader.line_num != start:  # only a record spanning lines can hold line breaks
                 cells = [cell.replace("\r\n", "\n") for cell in cells]
-            result = undecodable_error(file, start, cells, header, codec) \
-                or table_record(cells, header, file, start)
+            result = _undecodable_error(file, start, cells, header, codec) \
+                or _table_record(cells, header, file, start)
             if result is not None:
                 yield result
         start = reader.line_num + 1
@@ -382,7 +383,7 @@ def _xlsx_records(rows: Iterator[tuple[int, tuple[Any, ...]]], header: tuple[str
             values = [_xlsx_text(value) for value in cells]
             # a sheet does not store trailing empty cells: those are empty values, not a short row
             values += [""] * (len(header) - len(values))
-            result = table_record(values, header, file, line)
+            result = _table_record(values, header, file, line)
             if result is not None:
                 yield result
 
@@ -401,7 +402,7 @@ def read_xlsx(stream: BinaryIO, file: str, encoding: str | None = None) -> Opene
         first = next(rows, None)
         if first is None:
             raise IntakeError(file, "the first worksheet is empty")
-        header = header_names([_xlsx_text(value) for value in first[1]], file, 1)
+        header = _header_names([_xlsx_text(value) for value in first[1]], file, 1)
     except BaseException:
         cleanup.close()
         raise
@@ -439,11 +440,11 @@ def _json_records(items: Iterator[Any], file: str) -> Iterator[Record | RowError
 
 def read_json(stream: BinaryIO, file: str, encoding: str | None) -> Opened:
     """A top-level array of objects, parsed item by item; `line` is the item's index + 1."""
-    head, codec = sniff(stream, file, encoding)
+    head, codec = _sniff(stream, file, encoding)
     if codecs.lookup(codec).name not in ("utf-8", "utf-8-sig"):
         raise IntakeError(file, f"JSON files must be UTF-8, but this one looks like "
-                                f"{codec_label(codec)}. {SAVE_AS_UTF8}")
-    body = without_bom(head)
+                                f"{_codec_label(codec)}. {SAVE_AS_UTF8}")
+    body = _without_bom(head)
     if body.lstrip()[:1] != b"[":
         raise IntakeError(file, 'the file must hold a JSON array of objects, like [{"text": "..."}, ...]; '
                                 "for one object per line, use a .jsonl file")
@@ -457,7 +458,7 @@ def _reject_constant(name: str) -> Any:
 
 
 def _jsonl_record(line: str, file: str, number: int, codec: str) -> Record | RowError:
-    bad = undecodable_error(file, number, [line], (), codec)
+    bad = _undecodable_error(file, number, [line], (), codec)
     if bad is not None:
         return bad
     try:
@@ -496,7 +497,7 @@ def _url_records(lines: Iterator[str], file: str, codec: str) -> Iterator[Record
         url = line.strip()
         if not url or url.startswith("#"):
             continue
-        result = undecodable_error(file, number, [url], (URL_FIELD,), codec)
+        result = _undecodable_error(file, number, [url], (URL_FIELD,), codec)
         if result is None and not _is_http_url(url):
             shown = url if len(url) <= 100 else url[:100] + "..."
             result = RowError(file, number, URL_FIELD, f"not an http(s) URL: '{shown}'")

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from background.runner import report_progress
 from extensions import db
 from labelstudio.gateway import Gateway, chunked
+from labelstudio.models import installation_uid
 from projects.models import Project, ProjectStatus
 from tasks.models import Task
 
@@ -22,14 +23,14 @@ CHUNK = 500  # tasks per import call: far under Label Studio's upload limits
 
 def publish_to_label_studio(project_id: int) -> int:
     """Create the job's Label Studio project if needed and push every unpushed task; return count."""
-    gateway = Gateway.from_app()
-    with db.new_session() as session:
+    with Gateway.from_app() as gateway, db.new_session() as session:
         project = session.get(Project, project_id)
         if project is None:
             raise LookupError(f"project {project_id} does not exist")
         if project.ls_project_id is None:
-            project.ls_project_id = gateway.find_project(project.id) or gateway.create_project(
-                project.id, project.title, project.label_config, project.overlap)
+            key = f"{installation_uid(session)}:{project.id}"
+            project.ls_project_id = gateway.find_project(key) or gateway.create_project(
+                key, project.title, project.label_config, project.overlap)
             session.commit()
         ls_project = project.ls_project_id
         pushed = session.scalar(select(func.count(Task.id)).where(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from accounts.models import Role, User
 from errors import Conflict, InvalidInput, NotFound
 from projects import label_config
-from projects.intake import RowError, read_items
+from projects.intake import IntakeError, RowError, read_items
 from projects.models import Project, ProjectStatus
 from tasks.models import Task
 
@@ -86,16 +86,19 @@ def import_file(session: Session, project: Project, stream: BinaryIO, filename: 
     config = label_config.parse(project.label_config)
     seen = set(session.scalars(select(Task.content_hash).where(Task.project_id == project.id)))
     report, tasks = ImportReport(), []
-    for entry in read_items(stream, filename, required_fields=config.data_fields, gold_field=gold_field):
-        if isinstance(entry, RowError):
-            report.errors.append(str(entry))
-        elif entry.content_hash in seen:
-            report.duplicates.append(f"{filename}, line {entry.line}: already in this job")
-        else:
-            seen.add(entry.content_hash)
-            tasks.append(Task(project_id=project.id, data=entry.data, content_hash=entry.content_hash,
-                              is_gold=entry.gold is not None, gold_answer=entry.gold,
-                              source_line=entry.line))
+    try:
+        for entry in read_items(stream, filename, required_fields=config.data_fields, gold_field=gold_field):
+            if isinstance(entry, RowError):
+                report.errors.append(str(entry))
+            elif entry.content_hash in seen:
+                report.duplicates.append(f"{filename}, line {entry.line}: already in this job")
+            else:
+                seen.add(entry.content_hash)
+                tasks.append(Task(project_id=project.id, data=entry.data, content_hash=entry.content_hash,
+                                  is_gold=entry.gold is not None, gold_answer=entry.gold,
+                                  source_line=entry.line))
+    except IntakeError as err:  # the file as a whole is unreadable: say what and where
+        raise InvalidInput(str(err)) from None
     if report.errors and not skip_bad_rows:
         raise InvalidInput(f"{len(report.errors)} row(s) of {filename} are invalid; nothing was imported "
                            "(fix them, or import again with skip_bad_rows)", details=report.errors[:MAX_REPORTED_ERRORS])

@@ -89,10 +89,11 @@ def _reject_repeats(enc: Encoded) -> None:
     if repeated.size == 0:
         return
     task, annotator = divmod(int(repeated[0]), enc.n_annotators)
+    # Slicing then tolist() gives plain Python values, so the message shows 2, not np.int64(2).
+    example = (enc.tasks[task : task + 1].tolist()[0], enc.annotators[annotator : annotator + 1].tolist()[0])
     raise ValueError(
         f"found {np.unique(repeated).size} duplicate (task, annotator) pair(s), e.g. task="
-        f"{enc.tasks[task]!r}, annotator={enc.annotators[annotator]!r}; each annotator may "
-        "label a task only once"
+        f"{example[0]!r}, annotator={example[1]!r}; each annotator may label a task only once"
     )
 
 
@@ -124,6 +125,6 @@ def numeric_labels(enc: Encoded, purpose: str) -> np.ndarray:
     values = pd.to_numeric(pd.Series(np.asarray(enc.labels, dtype=object)), errors="coerce")
     if values.isna().any():
         raise ValueError(
-            f"{purpose} needs numeric labels; got values such as {list(enc.labels[:3])}"
+            f"{purpose} needs numeric labels; got values such as {enc.labels[:3].tolist()}"
         )
     return values.to_numpy(dtype=np.float64)

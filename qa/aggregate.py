@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Hashable, Mapping
+from typing import Hashable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,7 @@ import pandas as pd
 from qa._frame import Encoded, encode, label_counts
 
 _FLOOR = 1e-10  # crowd-kit's lower bound for probabilities, kept so that results match it
+_Anchors = tuple[np.ndarray, np.ndarray] | None  # (task ranks, known class codes) of gold tasks
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,9 @@ class _Layout:
     Tasks are ranked by their number of labels, most first; `slots[j]` holds, for the tasks
     ranked 0 .. len(slots[j]) - 1, the code (annotator * n_labels + label) of their j-th
     answer. Per-task sums are then `out[:len(slots[j])] += table.take(slots[j])` over j, and
-    per-answer sums are bincounts of each slot.
+    per-answer sums are bincounts of each slot. The Python loops run over slots, so their count
+    is the largest number of labels on one task: cheap for crowd overlaps (3-10 labels), slow
+    if a task carries thousands.
     """
 
     slots: tuple[np.ndarray, ...]
@@ -134,7 +137,7 @@ class _Fit:
     iterations: int
 
 
-def _gold_anchors(enc: Encoded, layout: _Layout, gold: pd.Series | None) -> tuple[np.ndarray, np.ndarray] | None:
+def _gold_anchors(enc: Encoded, layout: _Layout, gold: pd.Series | None) -> _Anchors:
     if gold is None:
         return None
     if not isinstance(gold, pd.Series):
@@ -150,7 +153,7 @@ def _gold_anchors(enc: Encoded, layout: _Layout, gold: pd.Series | None) -> tupl
     return (layout.rank_of_task[task[known]], truth) if known.any() else None
 
 
-def _fit(enc: Encoded, layout: _Layout, anchors: Any, n_iter: int, tol: float) -> _Fit:
+def _fit(enc: Encoded, layout: _Layout, anchors: _Anchors, n_iter: int, tol: float) -> _Fit:
     shares = label_counts(enc)[layout.task_of_rank].T.astype(np.float64)
     posterior = _anchor(shares / shares.sum(axis=0), anchors)
     prior = posterior.mean(axis=1)
@@ -168,7 +171,7 @@ def _fit(enc: Encoded, layout: _Layout, anchors: Any, n_iter: int, tol: float) -
     return _Fit(posterior, prior, confusion, done)
 
 
-def _anchor(posterior: np.ndarray, anchors: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+def _anchor(posterior: np.ndarray, anchors: _Anchors) -> np.ndarray:
     if anchors is not None:
         ranks, truth = anchors
         posterior[:, ranks] = 0.0

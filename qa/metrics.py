@@ -81,7 +81,7 @@ def cohen_kappa(df: pd.DataFrame, weights: Weights = None) -> float:
     if enc.n_annotators != 2:
         raise ValueError(
             f"Cohen's kappa compares exactly two annotators; found {enc.n_annotators}: "
-            f"{list(enc.annotators[:5])}{' ...' if enc.n_annotators > 5 else ''}"
+            f"{enc.annotators[:5].tolist()}{' ...' if enc.n_annotators > 5 else ''}"
         )
     first, second = _paired_labels(enc)
     _, ranks = np.unique(np.concatenate([first, second]), return_inverse=True)

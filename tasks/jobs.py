@@ -38,12 +38,12 @@ def deliver_annotation(annotation_id: int) -> int:
         task = session.get(Task, annotation.task_id)
         if task is None or task.ls_task_id is None:
             raise RuntimeError(f"task {annotation.task_id} is not in Label Studio yet; retry after sync")
-        gateway = Gateway.from_app()
-        completed_by = ensure_ls_user(session, gateway, session.get(User, annotation.annotator_id))
-        ls_id = gateway.find_annotation(task.ls_task_id, annotation.id)
-        if ls_id is None:
-            ls_id = gateway.create_annotation(task.ls_task_id, annotation.id, annotation.result,
-                                              completed_by, annotation.lead_time)
+        with Gateway.from_app() as gateway:
+            completed_by = ensure_ls_user(session, gateway, session.get(User, annotation.annotator_id))
+            ls_id = gateway.find_annotation(task.ls_task_id, annotation.id)
+            if ls_id is None:
+                ls_id = gateway.create_annotation(task.ls_task_id, annotation.id, annotation.result,
+                                                  completed_by, annotation.lead_time)
         annotation.ls_annotation_id, annotation.delivered_at = ls_id, utcnow()
         session.commit()
         logger.info("event=annotation_delivered annotation_id=%s ls_id=%s", annotation_id, ls_id)

@@ -20,6 +20,12 @@ class FakeGateway:
         self.users: dict[str, int] = {}
         self._ids = itertools.count(1)
 
+    def __enter__(self) -> "FakeGateway":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        pass
+
     def _up(self, what: str) -> None:
         if self.down:
             raise LabelStudioUnavailable(f"Label Studio is unreachable during {what}")
@@ -28,14 +34,14 @@ class FakeGateway:
         self._up("whoami")
         return "admin@fake"
 
-    def find_project(self, job_id: int) -> int | None:
+    def find_project(self, job_key: str) -> int | None:
         self._up("list projects")
-        return next((pid for pid, p in self.projects.items() if p["job_id"] == job_id), None)
+        return next((pid for pid, p in self.projects.items() if p["key"] == job_key), None)
 
-    def create_project(self, job_id: int, title: str, label_config: str, overlap: int) -> int:
+    def create_project(self, job_key: str, title: str, label_config: str, overlap: int) -> int:
         self._up("create project")
         pid = next(self._ids)
-        self.projects[pid] = {"job_id": job_id, "title": title, "overlap": overlap}
+        self.projects[pid] = {"key": job_key, "title": title, "overlap": overlap}
         return pid
 
     def task_count(self, project_id: int) -> int:

@@ -19,8 +19,8 @@ from typing import Any
 import openpyxl
 import pytest
 
-from projects.intake import (FORMATS, IntakeError, Item, RowError, collect, content_hash,
-                             detect_format, mark_duplicates, read_items, validate_and_read)
+from projects.intake import (FORMATS, IntakeError, Item, RowError, content_hash, detect_format,
+                             read_items)
 
 LETTERS = [  # 市民来信: citizens' questions routed to departments
     ("小区门口的路灯坏了一个星期，晚上出行很不方便。", "城市管理局"),
@@ -292,35 +292,6 @@ def test_json_and_jsonl_hash_alike_whatever_the_key_order(tmp_path: Path) -> Non
     array = read(write(tmp_path, "a.json", '[{"text": "路灯", "n": 1.5}]'))
     lines = read(write(tmp_path, "b.jsonl", '{"n": 1.5, "text": "路灯"}\n'))
     assert array[0].content_hash == lines[0].content_hash == content_hash({"text": "路灯", "n": 1.5})
-
-
-def test_collect_reports_duplicates_and_is_all_or_nothing_by_default(tmp_path: Path) -> None:
-    path = write(tmp_path, "dups.csv", "text,dept\n路灯,城管\n噪音,环保\n路灯,城管\n,x\n路灯,城管\n")
-    with path.open("rb") as stream:
-        items, errors = collect(stream, "dups.csv", required_fields=["text"])
-    assert items == []
-    assert [str(e) for e in errors] == [
-        "dups.csv, line 4: duplicate of line 2",
-        "dups.csv, line 5, field 'text': missing required field 'text'",
-        "dups.csv, line 6: duplicate of line 2",
-    ]
-    with path.open("rb") as stream:
-        items, errors = validate_and_read(stream, "dups.csv", required_fields=["text"], skip_bad_rows=True)
-    assert [item.line for item in items] == [2, 3] and len(errors) == 3
-
-
-def test_collect_without_errors_returns_every_item(tmp_path: Path) -> None:
-    with write(tmp_path, "letters.csv", letters_csv()).open("rb") as stream:
-        items, errors = collect(stream, "letters.csv")
-    assert errors == [] and len(items) == len(LETTERS)
-
-
-def test_mark_duplicates_passes_row_errors_through() -> None:
-    item = Item(2, {"a": "1"}, None, content_hash({"a": "1"}))
-    error = RowError("f.csv", 3, None, "bad")
-    again = Item(4, {"a": "1"}, None, item.content_hash)
-    assert [str(r) for r in mark_duplicates([item, error, again], "f.csv")][1:] == [
-        "f.csv, line 3: bad", "f.csv, line 4: duplicate of line 2"]
 
 
 # --- JSON and JSON Lines -------------------------------------------------------------------

@@ -185,3 +185,11 @@ def test_qa_rerun_is_idempotent(api_as, manager, fake_ls):
     db.session.expire_all()
     after = sorted((c.task_id, c.label, c.confidence) for c in db.session.query(Consensus).filter_by(run_id=run_id))
     assert before == after and len(after) == 2
+
+
+def test_unreadable_upload_is_a_clear_422_naming_the_file(manager):
+    project = new_project(manager)
+    reply = upload(manager, project["id"], b"text\n\xff\xfe\xfa\xfb broken\n", "broken.csv")
+    assert reply.status_code == 422 and reply.json["message"].startswith("broken.csv")
+    missing_column = upload(manager, project["id"], "题目\n路灯\n".encode(), "wrong.csv")
+    assert missing_column.status_code == 422 and "text" in missing_column.json["message"]
