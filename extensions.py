@@ -5,13 +5,15 @@ import time; `init_app` only records how to connect, and connections open on fir
 """
 from __future__ import annotations
 
+import enum
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import redis
 from flask import Flask, current_app, g
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import Enum, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -27,6 +29,11 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def string_enum(enum_cls: type[enum.Enum]) -> Enum:
+    """A column type storing an Enum's values as short strings (no native DB enum to migrate)."""
+    return Enum(enum_cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
 def utcnow() -> datetime:
@@ -48,13 +55,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # Chinese stays readable
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, json_serializer=_json, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, json_serializer=_json, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 class Database:

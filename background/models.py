@@ -10,10 +10,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import Base, utcnow
+from extensions import Base, string_enum, utcnow
 
 
 class JobStatus(str, enum.Enum):
@@ -33,7 +33,7 @@ class JobRecord(Base):
     args: Mapped[list[Any]] = mapped_column(JSON, default=list)
     queue: Mapped[str] = mapped_column(String(40))
     status: Mapped[JobStatus] = mapped_column(
-        Enum(JobStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        string_enum(JobStatus),
         default=JobStatus.QUEUED, index=True)
     progress: Mapped[float] = mapped_column(default=0.0)  # 0..1
     message: Mapped[str] = mapped_column(String(500), default="")

@@ -103,9 +103,10 @@ def _slice(sign_in: Callable[[str], Client], buyer_name: str, items: int, seed: 
         "guidelines": "把每条市民来信分给负责的部门。Route each question to the responsible department.",
         "overlap": 3, "template": {"type": "text_classification", "choices": list(DEPARTMENTS)}})
     log(f"job {project['id']} created")
-    report = manager.post(f"/api/projects/{project['id']}/data",
+    upload = manager.post(f"/api/projects/{project['id']}/uploads",
                           files={"file": ("citizen_questions.csv", questions_csv(items, seed), "text/csv")})
-    log(f"imported {report['created']} items")
+    manager.wait(upload["job"]["id"])
+    log(f"imported {manager.get(upload['upload_url'])['created']} items")
     manager.wait(manager.post(f"/api/projects/{project['id']}/publish")["job"]["id"])
     project = manager.get(f"/api/projects/{project['id']}")
     log(f"published to Label Studio project {project['ls_project_id']}")

@@ -1,13 +1,16 @@
-"""The labeling job a manager defines, mirrored as one Label Studio project."""
+"""The labeling job a manager defines (mirrored as one Label Studio project), its guideline
+versions, the batches its items are cut into, and the uploads that brought the items in."""
 from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import Base, utcnow
+from extensions import Base, string_enum, utcnow
 
 
 class ProjectStatus(str, enum.Enum):
@@ -24,15 +27,88 @@ class Project(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     domain: Mapped[str] = mapped_column(String(60), default="general")
-    guidelines: Mapped[str] = mapped_column(Text, default="")
     label_config: Mapped[str] = mapped_column(Text)
+    guidelines_version: Mapped[int] = mapped_column(default=1)  # the current GuidelineVersion
     overlap: Mapped[int] = mapped_column(default=3)  # annotators per task (k)
+    batch_size: Mapped[int] = mapped_column(default=100)
+    batch_group_field: Mapped[str | None] = mapped_column(String(100), default=None)
+    gold_share: Mapped[float] = mapped_column(default=0.0)  # share of gold tasks in the stream
     # Least share of a task's votes the winning label needs for the item to count as agreed
     # (0.6: 2 of 3 or 3 of 5 pass, a 2-2 tie does not).
     consensus_threshold: Mapped[float] = mapped_column(default=0.6)
-    status: Mapped[ProjectStatus] = mapped_column(
-        Enum(ProjectStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
-        default=ProjectStatus.DRAFT)
+    min_gold_accuracy: Mapped[float] = mapped_column(default=0.0)  # annotators below are paused
+    deadline: Mapped[datetime | None] = mapped_column(default=None)
+    piece_rate: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))  # CNY per accepted task
+    required_skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[ProjectStatus] = mapped_column(string_enum(ProjectStatus), default=ProjectStatus.DRAFT)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     ls_project_id: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GuidelineVersion(Base):
+    """Guidelines are versioned: each annotation records the version it was made under."""
+
+    __tablename__ = "guideline_version"
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int]
+    text: Mapped[str] = mapped_column(Text, default="")  # Markdown
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Batch(Base):
+    """A slice of a job's items, the unit of distribution: by size, optionally per group value."""
+
+    __tablename__ = "batch"
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]  # 1, 2, ... within the job
+    group_value: Mapped[str | None] = mapped_column(String(200), default=None)
+    size: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UploadPhase(str, enum.Enum):
+    RECEIVED = "received"
+    VALIDATING = "validating"
+    IMPORTING = "importing"
+    DONE = "done"
+    REJECTED = "rejected"  # bad rows and the manager chose all-or-nothing: nothing stored
+
+
+class Upload(Base):
+    """One uploaded data file and how its import went; resumable from `rows_committed`."""
+
+    __tablename__ = "upload"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_as: Mapped[str] = mapped_column(String(255))  # file name under DATA_DIR/uploads
+    size_bytes: Mapped[int] = mapped_column(default=0)
+    format: Mapped[str] = mapped_column(String(10))
+    gold_field: Mapped[str | None] = mapped_column(String(100), default=None)
+    skip_bad_rows: Mapped[bool] = mapped_column(default=False)
+    phase: Mapped[UploadPhase] = mapped_column(string_enum(UploadPhase), default=UploadPhase.RECEIVED)
+    rows_total: Mapped[int] = mapped_column(default=0)  # rows seen by validation
+    rows_committed: Mapped[int] = mapped_column(default=0)  # rows fully handled by the import
+    created: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    error_count: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list[str]] = mapped_column(JSON, default=list)  # the first ones, for the report
+    duplicate_rows: Mapped[list[str]] = mapped_column(JSON, default=list)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("job_record.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def report(self) -> dict[str, Any]:
+        return {"id": self.id, "filename": self.filename, "format": self.format,
+                "phase": self.phase.value, "rows": self.rows_total, "created": self.created,
+                "duplicates": self.duplicates, "duplicate_rows": self.duplicate_rows,
+                "error_count": self.error_count, "errors": self.errors, "job_id": self.job_id}

@@ -1,5 +1,7 @@
-"""Manager API for labeling jobs: define, import data, publish, watch."""
+"""Manager API for labeling jobs: define, edit, upload data, publish, move through the lifecycle, watch."""
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Blueprint, request
 from sqlalchemy import select
@@ -7,23 +9,31 @@ from sqlalchemy import select
 from accounts.auth import current_user, requires
 from accounts.models import Role
 from background.queues import enqueue
-from errors import InvalidInput
+from errors import InvalidInput, NotFound
 from extensions import db
-from projects import service
+from projects import imports, service
 from projects.jobs import publish_to_label_studio
-from projects.models import Project
+from projects.models import Project, Upload
 
 api = Blueprint("projects_api", __name__, url_prefix="/api/projects")
 STAFF = (Role.MANAGER, Role.ADMIN)
 
 
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("body: send a JSON object")
+    return body
+
+
+def _mine(project_id: int) -> Project:
+    return service.managed_project(db.session, current_user(), project_id)
+
+
 @api.post("")
 @requires(*STAFF)
 def create():
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("body: send the job definition as a JSON object")
-    project = service.create_project(db.session, current_user(), body)
+    project = service.create_project(db.session, current_user(), _body())
     db.session.commit()
     return service.project_json(db.session, project), 201
 
@@ -41,28 +51,60 @@ def list_projects():
 @api.get("/<int:project_id>")
 @requires(*STAFF)
 def get(project_id: int):
-    return service.project_json(db.session, service.managed_project(db.session, current_user(), project_id))
+    return service.project_json(db.session, _mine(project_id))
 
 
-@api.post("/<int:project_id>/data")
+@api.patch("/<int:project_id>")
+@requires(*STAFF)
+def update(project_id: int):
+    project = service.update_project(db.session, current_user(), _mine(project_id), _body())
+    db.session.commit()
+    return service.project_json(db.session, project)
+
+
+@api.post("/<int:project_id>/status")
+@requires(*STAFF)
+def change_status(project_id: int):
+    project = service.transition(db.session, _mine(project_id), str(_body().get("status", "")))
+    db.session.commit()
+    return service.project_json(db.session, project)
+
+
+@api.post("/<int:project_id>/uploads")
 @requires(*STAFF)
 def upload(project_id: int):
-    project = service.managed_project(db.session, current_user(), project_id)
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
+    project = _mine(project_id)
+    file = request.files.get("file")
+    if file is None or not file.filename:
         raise InvalidInput("file: attach the data file as multipart field 'file'")
-    report = service.import_file(db.session, project, upload.stream, upload.filename,
-                                 skip_bad_rows=request.form.get("skip_bad_rows") == "true",
-                                 gold_field=request.form.get("gold_field") or None)
-    db.session.commit()
-    return report.to_json(), 201
+    upload, job = imports.receive(db.session, current_user(), project, file.stream, file.filename,
+                                  skip_bad_rows=request.form.get("skip_bad_rows") == "true",
+                                  gold_field=request.form.get("gold_field") or None)
+    db.session.refresh(upload)  # an inline job (tests) has already moved it on
+    return {"upload": upload.report(), "job": job.to_json(), "status_url": f"/api/jobs/{job.id}",
+            "upload_url": f"/api/projects/{project.id}/uploads/{upload.id}"}, 202
+
+
+@api.get("/<int:project_id>/uploads/<int:upload_id>")
+@requires(*STAFF)
+def upload_report(project_id: int, upload_id: int):
+    upload = db.session.get(Upload, upload_id)
+    if upload is None or upload.project_id != _mine(project_id).id:
+        raise NotFound(f"upload {upload_id} not found")
+    return upload.report()
+
+
+@api.get("/<int:project_id>/batches")
+@requires(*STAFF)
+def batches(project_id: int):
+    return {"batches": service.batch_progress(db.session, _mine(project_id))}
 
 
 @api.post("/<int:project_id>/publish")
 @requires(*STAFF)
 def publish(project_id: int):
     user = current_user()
-    project = service.managed_project(db.session, user, project_id)
+    project = _mine(project_id)
     job = enqueue(db.session, "project.publish", publish_to_label_studio, project.id,
                   queue_name="labelstudio", created_by_id=user.id)
     return {"job": job.to_json(), "status_url": f"/api/jobs/{job.id}"}, 202

@@ -1,37 +1,33 @@
-"""Labeling job operations: define a job, import its data, publish it to Label Studio.
+"""Labeling job operations: define and edit a job, move it through its lifecycle, report on it.
 
-Plain functions taking the session first; the caller owns the transaction. An import is
-all-or-nothing unless the manager asks to skip bad rows, and items already in the job (same
-content hash) are never stored twice.
+Plain functions taking the session first; the caller owns the transaction. Every field a manager
+can get wrong is checked here, and the error names the field.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session
 
 from accounts.models import Role, User
 from errors import Conflict, InvalidInput, NotFound
 from projects import label_config
-from projects.intake import IntakeError, RowError, read_items
-from projects.models import Project, ProjectStatus
+from projects.models import Batch, GuidelineVersion, Project, ProjectStatus
 from tasks.models import Task
 
-MAX_REPORTED_ERRORS = 200
-
-
-@dataclass
-class ImportReport:
-    created: int = 0
-    duplicates: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"created": self.created, "duplicates": len(self.duplicates),
-                "duplicate_rows": self.duplicates[:MAX_REPORTED_ERRORS],
-                "errors": self.errors[:MAX_REPORTED_ERRORS], "error_count": len(self.errors)}
+S = ProjectStatus
+TRANSITIONS: dict[ProjectStatus, set[ProjectStatus]] = {
+    S.DRAFT: {S.ACTIVE, S.ARCHIVED}, S.ACTIVE: {S.PAUSED, S.COMPLETED},
+    S.PAUSED: {S.ACTIVE, S.COMPLETED}, S.COMPLETED: {S.ARCHIVED, S.ACTIVE}, S.ARCHIVED: set()}
+# field: (type, least, most)
+NUMBERS: dict[str, tuple[type, float, float]] = {
+    "overlap": (int, 1, 50), "batch_size": (int, 1, 100_000), "gold_share": (float, 0, 0.5),
+    "consensus_threshold": (float, 0, 1), "min_gold_accuracy": (float, 0, 1)}
+EDITABLE_AFTER_DRAFT = {"title", "domain", "guidelines", "deadline", "piece_rate", "required_skills",
+                        "overlap", "gold_share", "consensus_threshold", "min_gold_accuracy"}
 
 
 def _config_from(body: dict[str, Any]) -> str:
@@ -45,27 +41,117 @@ def _config_from(body: dict[str, Any]) -> str:
     return body.get("label_config") or ""
 
 
-def _number(body: dict[str, Any], name: str, default: float, low: float, high: float, kind=int):
-    value = body.get(name, default)
+def _number(name: str, value: Any) -> float | int:
+    kind, low, high = NUMBERS[name]
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high \
             or (kind is int and int(value) != value):
-        raise InvalidInput(f"{name}: a {'whole ' if kind is int else ''}number from {low} to {high}")
+        raise InvalidInput(f"{name}: a {'whole ' if kind is int else ''}number from {low:g} to {high:g}")
     return kind(value)
+
+
+def _text(name: str, value: Any, low: int, high: int) -> str:
+    if not isinstance(value, str) or not low <= len(value.strip()) <= high:
+        raise InvalidInput(f"{name}: text of {low} to {high} characters")
+    return value.strip()
+
+
+def _deadline(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError:
+        raise InvalidInput(f"deadline: {value!r} is not an ISO date such as 2026-12-31") from None
+
+
+def _piece_rate(value: Any) -> Decimal:
+    try:
+        rate = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise InvalidInput(f"piece_rate: {value!r} is not an amount in CNY") from None
+    if not Decimal(0) <= rate <= Decimal(100000):
+        raise InvalidInput("piece_rate: an amount from 0 to 100000 CNY")
+    return rate
+
+
+def _skills(value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) > 20 or not all(isinstance(s, str) and 0 < len(s) <= 60 for s in value):
+        raise InvalidInput("required_skills: a list of up to 20 skill names")
+    return sorted(set(value))
+
+
+def _apply(project: Project, body: dict[str, Any]) -> None:
+    """Set every field present in `body` on the project, checking each."""
+    parsers = {"title": lambda v: _text("title", v, 2, 200), "domain": lambda v: _text("domain", v, 1, 60),
+               "deadline": _deadline, "piece_rate": _piece_rate, "required_skills": _skills,
+               "batch_group_field": lambda v: _text("batch_group_field", v, 1, 100) if v else None}
+    for name, value in body.items():
+        if name in NUMBERS:
+            setattr(project, name, _number(name, value))
+        elif name in parsers:
+            setattr(project, name, parsers[name](value))
+    if "label_config" in body or "template" in body:
+        project.label_config = label_config.parse(_config_from(body)).xml
 
 
 def create_project(session: Session, user: User, body: dict[str, Any]) -> Project:
     """A draft job from a manager's definition; InvalidInput names the field at fault."""
-    title = (body.get("title") or "").strip()
-    if not 2 <= len(title) <= 200:
-        raise InvalidInput("title: 2 to 200 characters")
-    config = label_config.parse(_config_from(body))
-    project = Project(title=title, domain=(body.get("domain") or "general")[:60],
-                      guidelines=body.get("guidelines") or "", label_config=config.xml,
-                      overlap=_number(body, "overlap", 3, 1, 50),
-                      consensus_threshold=_number(body, "consensus_threshold", 0.6, 0, 1, float),
-                      created_by_id=user.id)
+    if "title" not in body:
+        raise InvalidInput("title: required")
+    if "label_config" not in body and "template" not in body:
+        raise InvalidInput("label_config: give a Label Studio config, or a template")
+    project = Project(created_by_id=user.id, guidelines_version=0)
+    _apply(project, body)
     session.add(project)
     session.flush()
+    set_guidelines(session, user, project, body.get("guidelines", ""))
+    return project
+
+
+def update_project(session: Session, user: User, project: Project, body: dict[str, Any]) -> Project:
+    """Change a job's settings; the label config and batching only while it is a draft."""
+    if project.status == S.ARCHIVED:
+        raise Conflict("the job is archived and can no longer change")
+    if project.status != S.DRAFT:
+        frozen = sorted(set(body) - EDITABLE_AFTER_DRAFT)
+        if frozen:
+            raise Conflict(f"{', '.join(frozen)}: can only change while the job is a draft")
+    _apply(project, body)
+    if "guidelines" in body:
+        set_guidelines(session, user, project, body["guidelines"])
+    session.flush()
+    return project
+
+
+def set_guidelines(session: Session, user: User, project: Project, text: Any) -> None:
+    """Record new Markdown guidelines as the next version (unchanged text keeps the version)."""
+    if not isinstance(text, str) or len(text) > 100_000:
+        raise InvalidInput("guidelines: Markdown text of at most 100,000 characters")
+    if project.guidelines_version and text == current_guidelines(session, project):
+        return
+    project.guidelines_version += 1
+    session.add(GuidelineVersion(project_id=project.id, version=project.guidelines_version,
+                                 text=text, created_by_id=user.id))
+
+
+def current_guidelines(session: Session, project: Project) -> str:
+    return session.scalar(select(GuidelineVersion.text).where(
+        GuidelineVersion.project_id == project.id,
+        GuidelineVersion.version == project.guidelines_version)) or ""
+
+
+def transition(session: Session, project: Project, target: str) -> Project:
+    """Move the job to `target` if the lifecycle allows it; Conflict otherwise."""
+    try:
+        wanted = ProjectStatus(target)
+    except ValueError:
+        raise InvalidInput(f"status: one of {', '.join(s.value for s in ProjectStatus)}") from None
+    if wanted not in TRANSITIONS[project.status]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[project.status])) or "none"
+        raise Conflict(f"a {project.status.value} job cannot become {wanted.value} (allowed: {allowed})")
+    if wanted == S.ACTIVE and project.ls_project_id is None:
+        raise Conflict("publish the job first: it becomes active once Label Studio has it")
+    project.status = wanted
     return project
 
 
@@ -77,43 +163,30 @@ def managed_project(session: Session, user: User, project_id: int) -> Project:
     return project
 
 
-def import_file(session: Session, project: Project, stream: BinaryIO, filename: str, *,
-                skip_bad_rows: bool = False, gold_field: str | None = None) -> ImportReport:
-    """Validate every row, then store the new items as tasks; nothing is stored on error
-    unless `skip_bad_rows`."""
-    if project.status == ProjectStatus.ARCHIVED:
-        raise Conflict("the job is archived; data can no longer be added")
-    config = label_config.parse(project.label_config)
-    seen = set(session.scalars(select(Task.content_hash).where(Task.project_id == project.id)))
-    report, tasks = ImportReport(), []
-    try:
-        for entry in read_items(stream, filename, required_fields=config.data_fields, gold_field=gold_field):
-            if isinstance(entry, RowError):
-                report.errors.append(str(entry))
-            elif entry.content_hash in seen:
-                report.duplicates.append(f"{filename}, line {entry.line}: already in this job")
-            else:
-                seen.add(entry.content_hash)
-                tasks.append(Task(project_id=project.id, data=entry.data, content_hash=entry.content_hash,
-                                  is_gold=entry.gold is not None, gold_answer=entry.gold,
-                                  source_line=entry.line))
-    except IntakeError as err:  # the file as a whole is unreadable: say what and where
-        raise InvalidInput(str(err)) from None
-    if report.errors and not skip_bad_rows:
-        raise InvalidInput(f"{len(report.errors)} row(s) of {filename} are invalid; nothing was imported "
-                           "(fix them, or import again with skip_bad_rows)", details=report.errors[:MAX_REPORTED_ERRORS])
-    session.add_all(tasks)
-    session.flush()
-    report.created = len(tasks)
-    return report
+def batch_progress(session: Session, project: Project) -> list[dict[str, Any]]:
+    """Per batch: items, annotations made and needed (k per item)."""
+    rows = session.execute(
+        select(Batch.id, Batch.number, Batch.group_value, Batch.size,
+               func.coalesce(func.sum(Task.annotation_count), 0))
+        .outerjoin(Task, Task.batch_id == Batch.id).where(Batch.project_id == project.id)
+        .group_by(Batch.id).order_by(Batch.number)).all()
+    return [{"id": r[0], "number": r[1], "group": r[2], "items": r[3], "annotations": int(r[4]),
+             "needed": r[3] * project.overlap} for r in rows]
 
 
 def project_json(session: Session, project: Project) -> dict[str, Any]:
-    total, done = session.execute(
-        select(func.count(Task.id), func.coalesce(func.sum(Task.annotation_count), 0))
+    total, gold, done = session.execute(
+        select(func.count(Task.id), func.coalesce(func.sum(func.cast(Task.is_gold, Integer())), 0),
+               func.coalesce(func.sum(Task.annotation_count), 0))
         .where(Task.project_id == project.id)).one()
     return {"id": project.id, "title": project.title, "domain": project.domain,
-            "status": project.status.value, "overlap": project.overlap,
-            "consensus_threshold": project.consensus_threshold, "guidelines": project.guidelines,
-            "label_config": project.label_config, "ls_project_id": project.ls_project_id,
-            "tasks": total, "annotations": int(done), "annotations_needed": total * project.overlap}
+            "status": project.status.value, "overlap": project.overlap, "batch_size": project.batch_size,
+            "batch_group_field": project.batch_group_field, "gold_share": project.gold_share,
+            "consensus_threshold": project.consensus_threshold,
+            "min_gold_accuracy": project.min_gold_accuracy,
+            "deadline": project.deadline.isoformat() if project.deadline else None,
+            "piece_rate": str(project.piece_rate), "required_skills": project.required_skills,
+            "guidelines": current_guidelines(session, project),
+            "guidelines_version": project.guidelines_version, "label_config": project.label_config,
+            "ls_project_id": project.ls_project_id, "tasks": total - int(gold), "gold_tasks": int(gold),
+            "annotations": int(done), "annotations_needed": (total - int(gold)) * project.overlap}

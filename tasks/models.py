@@ -9,10 +9,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import Base, utcnow
+from extensions import Base, string_enum, utcnow
 
 
 class Task(Base):
@@ -21,6 +21,8 @@ class Task(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"), index=True)
+    upload_id: Mapped[int | None] = mapped_column(ForeignKey("upload.id", ondelete="SET NULL"))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     is_gold: Mapped[bool] = mapped_column(default=False)
@@ -46,8 +48,9 @@ class Annotation(Base):
     result: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # Label Studio's result format
     label: Mapped[str | None] = mapped_column(String(200), default=None)  # for classification QA
     lead_time: Mapped[float | None] = mapped_column(default=None)  # seconds in the editor
+    guidelines_version: Mapped[int] = mapped_column(default=1)  # the version it was made under
     status: Mapped[AnnotationStatus] = mapped_column(
-        Enum(AnnotationStatus, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e]),
+        string_enum(AnnotationStatus),
         default=AnnotationStatus.ACCEPTED)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ls_annotation_id: Mapped[int | None] = mapped_column(default=None)  # set once delivered

@@ -59,7 +59,7 @@ def submit(session: Session, user: User, task_id: int, result: Any,
         raise Conflict(f"task {task_id} already has its {project.overlap} annotations")
     annotation = Annotation(task_id=task.id, annotator_id=user.id, result=checked,
                             label=results.primary_label(config, checked),
-                            lead_time=lead_time)
+                            lead_time=lead_time, guidelines_version=project.guidelines_version)
     session.add(annotation)
     try:
         session.flush()

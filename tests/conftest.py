@@ -69,6 +69,9 @@ class Api:
     def post(self, path: str, **kw):
         return self.client.post(path, headers=self.headers, **kw)
 
+    def patch(self, path: str, **kw):
+        return self.client.patch(path, headers=self.headers, **kw)
+
 
 @pytest.fixture
 def api_as(app, session):

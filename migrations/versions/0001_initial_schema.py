@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 02:50:43.280700
+Create Date: 2026-11-22 02:58:39.839836
 
 """
 from typing import Sequence, Union
@@ -83,10 +83,17 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('domain', sa.String(length=60), nullable=False),
-    sa.Column('guidelines', sa.Text(), nullable=False),
     sa.Column('label_config', sa.Text(), nullable=False),
+    sa.Column('guidelines_version', sa.Integer(), nullable=False),
     sa.Column('overlap', sa.Integer(), nullable=False),
+    sa.Column('batch_size', sa.Integer(), nullable=False),
+    sa.Column('batch_group_field', sa.String(length=100), nullable=True),
+    sa.Column('gold_share', sa.Float(), nullable=False),
     sa.Column('consensus_threshold', sa.Float(), nullable=False),
+    sa.Column('min_gold_accuracy', sa.Float(), nullable=False),
+    sa.Column('deadline', sa.DateTime(), nullable=True),
+    sa.Column('piece_rate', sa.Numeric(precision=10, scale=2), nullable=False),
+    sa.Column('required_skills', sa.JSON(), nullable=False),
     sa.Column('status', sa.Enum('draft', 'active', 'paused', 'completed', 'archived', name='projectstatus', native_enum=False, length=20), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('ls_project_id', sa.Integer(), nullable=True),
@@ -94,6 +101,35 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_project_created_by_id_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_project'))
     )
+    op.create_table('batch',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('group_value', sa.String(length=200), nullable=True),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_batch_project_id_project'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_batch')),
+    sa.UniqueConstraint('project_id', 'number', name=op.f('uq_batch_project_id_number'))
+    )
+    with op.batch_alter_table('batch', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_batch_project_id'), ['project_id'], unique=False)
+
+    op.create_table('guideline_version',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_guideline_version_created_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_guideline_version_project_id_project'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_guideline_version')),
+    sa.UniqueConstraint('project_id', 'version', name=op.f('uq_guideline_version_project_id_version'))
+    )
+    with op.batch_alter_table('guideline_version', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_guideline_version_project_id'), ['project_id'], unique=False)
+
     op.create_table('qa_run',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -112,9 +148,62 @@ def upgrade() -> None:
     with op.batch_alter_table('qa_run', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_qa_run_project_id'), ['project_id'], unique=False)
 
+    op.create_table('upload',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('stored_as', sa.String(length=255), nullable=False),
+    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('format', sa.String(length=10), nullable=False),
+    sa.Column('gold_field', sa.String(length=100), nullable=True),
+    sa.Column('skip_bad_rows', sa.Boolean(), nullable=False),
+    sa.Column('phase', sa.Enum('received', 'validating', 'importing', 'done', 'rejected', name='uploadphase', native_enum=False, length=20), nullable=False),
+    sa.Column('rows_total', sa.Integer(), nullable=False),
+    sa.Column('rows_committed', sa.Integer(), nullable=False),
+    sa.Column('created', sa.Integer(), nullable=False),
+    sa.Column('duplicates', sa.Integer(), nullable=False),
+    sa.Column('error_count', sa.Integer(), nullable=False),
+    sa.Column('errors', sa.JSON(), nullable=False),
+    sa.Column('duplicate_rows', sa.JSON(), nullable=False),
+    sa.Column('job_id', sa.Integer(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_upload_created_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['job_id'], ['job_record.id'], name=op.f('fk_upload_job_id_job_record'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_upload_project_id_project'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_upload'))
+    )
+    with op.batch_alter_table('upload', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_upload_project_id'), ['project_id'], unique=False)
+
+    op.create_table('dataset',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('qa_run_id', sa.Integer(), nullable=False),
+    sa.Column('job_id', sa.Integer(), nullable=True),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('format', sa.String(length=20), nullable=False),
+    sa.Column('file_name', sa.String(length=200), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('n_items', sa.Integer(), nullable=False),
+    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('built_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_dataset_created_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['job_id'], ['job_record.id'], name=op.f('fk_dataset_job_id_job_record'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_dataset_project_id_project'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['qa_run_id'], ['qa_run.id'], name=op.f('fk_dataset_qa_run_id_qa_run')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset'))
+    )
+    with op.batch_alter_table('dataset', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dataset_project_id'), ['project_id'], unique=False)
+
     op.create_table('task',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=True),
+    sa.Column('upload_id', sa.Integer(), nullable=True),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('is_gold', sa.Boolean(), nullable=False),
@@ -123,11 +212,14 @@ def upgrade() -> None:
     sa.Column('annotation_count', sa.Integer(), nullable=False),
     sa.Column('ls_task_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], name=op.f('fk_task_batch_id_batch'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_task_project_id_project'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['upload_id'], ['upload.id'], name=op.f('fk_task_upload_id_upload'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task')),
     sa.UniqueConstraint('project_id', 'content_hash', name=op.f('uq_task_project_id_content_hash'))
     )
     with op.batch_alter_table('task', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_task_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_task_ls_task_id'), ['ls_task_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_task_project_id'), ['project_id'], unique=False)
 
@@ -138,6 +230,7 @@ def upgrade() -> None:
     sa.Column('result', sa.JSON(), nullable=False),
     sa.Column('label', sa.String(length=200), nullable=True),
     sa.Column('lead_time', sa.Float(), nullable=True),
+    sa.Column('guidelines_version', sa.Integer(), nullable=False),
     sa.Column('status', sa.Enum('accepted', name='annotationstatus', native_enum=False, length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('ls_annotation_id', sa.Integer(), nullable=True),
@@ -168,29 +261,6 @@ def upgrade() -> None:
     with op.batch_alter_table('consensus', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_consensus_run_id'), ['run_id'], unique=False)
 
-    op.create_table('dataset',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('project_id', sa.Integer(), nullable=False),
-    sa.Column('qa_run_id', sa.Integer(), nullable=False),
-    sa.Column('job_id', sa.Integer(), nullable=True),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('format', sa.String(length=20), nullable=False),
-    sa.Column('file_name', sa.String(length=200), nullable=True),
-    sa.Column('sha256', sa.String(length=64), nullable=True),
-    sa.Column('n_items', sa.Integer(), nullable=False),
-    sa.Column('size_bytes', sa.Integer(), nullable=False),
-    sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('built_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_dataset_created_by_id_user'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['job_id'], ['job_record.id'], name=op.f('fk_dataset_job_id_job_record'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_dataset_project_id_project'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['qa_run_id'], ['qa_run.id'], name=op.f('fk_dataset_qa_run_id_qa_run')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset'))
-    )
-    with op.batch_alter_table('dataset', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_dataset_project_id'), ['project_id'], unique=False)
-
     op.create_table('dataset_grant',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dataset_id', sa.Integer(), nullable=False),
@@ -218,10 +288,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_dataset_grant_buyer_id'))
 
     op.drop_table('dataset_grant')
-    with op.batch_alter_table('dataset', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_dataset_project_id'))
-
-    op.drop_table('dataset')
     with op.batch_alter_table('consensus', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_consensus_run_id'))
 
@@ -235,12 +301,29 @@ def downgrade() -> None:
     with op.batch_alter_table('task', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_task_project_id'))
         batch_op.drop_index(batch_op.f('ix_task_ls_task_id'))
+        batch_op.drop_index(batch_op.f('ix_task_batch_id'))
 
     op.drop_table('task')
+    with op.batch_alter_table('dataset', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dataset_project_id'))
+
+    op.drop_table('dataset')
+    with op.batch_alter_table('upload', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_upload_project_id'))
+
+    op.drop_table('upload')
     with op.batch_alter_table('qa_run', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_qa_run_project_id'))
 
     op.drop_table('qa_run')
+    with op.batch_alter_table('guideline_version', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_guideline_version_project_id'))
+
+    op.drop_table('guideline_version')
+    with op.batch_alter_table('batch', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_batch_project_id'))
+
+    op.drop_table('batch')
     op.drop_table('project')
     with op.batch_alter_table('job_record', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_job_record_status'))

@@ -120,8 +120,9 @@ def test_concurrent_submissions_never_exceed_overlap_on_postgresql(live_platform
 def _one_task_project(manager: Client) -> dict:
     project = manager.post("/api/projects", json={"title": "并发测试", "overlap": 3, "template": {
         "type": "text_classification", "choices": ["甲", "乙"]}})
-    manager.post(f"/api/projects/{project['id']}/data",
-                 files={"file": ("one.csv", "text\n同一条任务\n".encode(), "text/csv")})
+    upload = manager.post(f"/api/projects/{project['id']}/uploads",
+                          files={"file": ("one.csv", "text\n同一条任务\n".encode(), "text/csv")})
+    manager.wait(upload["job"]["id"])
     manager.wait(manager.post(f"/api/projects/{project['id']}/publish")["job"]["id"])
     return project
 

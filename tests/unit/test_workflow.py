@@ -34,14 +34,17 @@ def new_project(manager, overlap: int = 3, **extra) -> dict:
     return reply.json
 
 
-def upload(manager, project_id: int, content: bytes, name: str = "questions.csv", **form):
-    return manager.post(f"/api/projects/{project_id}/data",
-                        data={"file": (io.BytesIO(content), name), **form}, content_type="multipart/form-data")
+def upload(manager, project_id: int, content: bytes, name: str = "questions.csv", **form) -> dict:
+    """Upload a file; the import job runs inline in unit tests, so the report is final."""
+    reply = manager.post(f"/api/projects/{project_id}/uploads",
+                         data={"file": (io.BytesIO(content), name), **form}, content_type="multipart/form-data")
+    assert reply.status_code == 202, reply.json
+    return reply.json["upload"]
 
 
 def published_project(manager, items: int = 6, overlap: int = 3) -> dict:
     project = new_project(manager, overlap)
-    assert upload(manager, project["id"], questions_csv(items)).status_code == 201
+    assert upload(manager, project["id"], questions_csv(items))["created"] == items
     reply = manager.post(f"/api/projects/{project['id']}/publish")
     assert reply.status_code == 202
     assert manager.get(reply.json["status_url"]).json["status"] == "finished"
@@ -63,15 +66,21 @@ def test_create_job_checks_its_definition(manager):
 def test_upload_is_all_or_nothing_and_skips_known_items(manager):
     project = new_project(manager)
     bad = upload(manager, project["id"], "text,source\n第一条,市长信箱\n第二条,网站,多余\n第三条,热线\n".encode())
-    assert bad.status_code == 422 and "nothing was imported" in bad.json["message"]
-    assert [d for d in bad.json["details"] if d.startswith("questions.csv, line 3")]
+    assert bad["phase"] == "rejected" and bad["created"] == 0 and bad["error_count"] == 1
+    assert bad["errors"][0].startswith("questions.csv, line 3")
     assert manager.get(f"/api/projects/{project['id']}").json["tasks"] == 0
+    skipped = upload(manager, project["id"], "text,source\n第一条,市长信箱\n第二条,网站,多余\n".encode(),
+                     skip_bad_rows="true")
+    assert skipped["phase"] == "done" and skipped["created"] == 1 and skipped["error_count"] == 1
     first = upload(manager, project["id"], questions_csv(5))
-    assert first.json["created"] == 5
+    assert first["created"] == 5
     again = upload(manager, project["id"], questions_csv(8))  # the first 5 are the same items
-    assert again.json["created"] == 3 and again.json["duplicates"] == 5
+    assert again["created"] == 3 and again["duplicates"] == 5
+    assert again["duplicate_rows"][0] == "questions.csv, line 2: already in this job"
+    within = upload(manager, project["id"], "text\n重复的问题\n重复的问题\n".encode())
+    assert within["created"] == 1 and within["duplicates"] == 1
     gbk = upload(manager, project["id"], "text\n路灯不亮了，请尽快修理\n".encode("gbk"), "excel.csv")
-    assert gbk.status_code == 201 and gbk.json["created"] == 1
+    assert gbk["phase"] == "done" and gbk["created"] == 1
 
 
 def test_managers_see_only_their_own_jobs(api_as, manager):
@@ -190,6 +199,9 @@ def test_qa_rerun_is_idempotent(api_as, manager, fake_ls):
 def test_unreadable_upload_is_a_clear_422_naming_the_file(manager):
     project = new_project(manager)
     reply = upload(manager, project["id"], b"text\n\xff\xfe\xfa\xfb broken\n", "broken.csv")
-    assert reply.status_code == 422 and reply.json["message"].startswith("broken.csv")
+    assert reply["phase"] == "rejected" and reply["errors"][0].startswith("broken.csv")
     missing_column = upload(manager, project["id"], "题目\n路灯\n".encode(), "wrong.csv")
-    assert missing_column.status_code == 422 and "text" in missing_column.json["message"]
+    assert missing_column["phase"] == "rejected" and "text" in missing_column["errors"][0]
+    unknown = manager.post(f"/api/projects/{project['id']}/uploads",
+                           data={"file": (io.BytesIO(b"x"), "data.docx")}, content_type="multipart/form-data")
+    assert unknown.status_code == 422 and "data.docx" in unknown.json["message"]

@@ -1,0 +1,167 @@
+"""Importing uploaded data into a job: receive the file, then validate and import it in an RQ job.
+
+The import streams: the file is read row by row twice (validate, then insert) and never held in
+memory, so a 1,000,000-row CSV imports in flat memory. It is all-or-nothing unless the manager
+chose to skip bad rows: validation finishes before anything is stored. Inserts go in chunks,
+each committed together with the upload's `rows_committed`, so a crash or restart resumes after
+the last committed chunk without duplicating a task. Duplicates (same content hash) are detected
+within the file and against everything the job already holds.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from flask import current_app
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from accounts.models import User
+from background.models import JobRecord
+from background.queues import enqueue
+from background.runner import report_progress
+from errors import Conflict, InvalidInput
+from extensions import db, utcnow
+from projects import label_config
+from projects.batches import Batcher
+from projects.intake import IntakeError, Item, RowError, detect_format, read_items
+from projects.models import Project, ProjectStatus, Upload, UploadPhase
+from tasks.models import Task
+
+logger = logging.getLogger(__name__)
+CHUNK = 5000  # rows per insert-and-commit: the unit of resumption
+MAX_LISTED = 200  # errors and duplicates listed in a report (all are counted)
+
+
+def uploads_dir() -> Path:
+    path = Path(current_app.config["DATA_DIR"]) / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def receive(session: Session, user: User, project: Project, stream: BinaryIO, filename: str, *,
+            skip_bad_rows: bool = False, gold_field: str | None = None) -> tuple[Upload, JobRecord]:
+    """Store the uploaded file and queue its import; return the upload and its job."""
+    if project.status in (ProjectStatus.COMPLETED, ProjectStatus.ARCHIVED):
+        raise Conflict(f"the job is {project.status.value}; data can no longer be added")
+    try:
+        fmt = detect_format(filename)
+    except IntakeError as err:
+        raise InvalidInput(str(err)) from None
+    stored = f"{uuid.uuid4().hex}.{fmt}"
+    target = uploads_dir() / stored
+    with target.open("wb") as out:
+        shutil.copyfileobj(stream, out, 1024 * 1024)
+    upload = Upload(project_id=project.id, filename=filename[:255], stored_as=stored, format=fmt,
+                    size_bytes=target.stat().st_size, skip_bad_rows=skip_bad_rows,
+                    gold_field=gold_field, created_by_id=user.id)
+    session.add(upload)
+    session.flush()
+    job = enqueue(session, "project.import", import_upload, upload.id, queue_name="intake",
+                  created_by_id=user.id)
+    upload.job_id = job.id
+    session.commit()
+    return upload, job
+
+
+def _entries(upload: Upload, config: label_config.LabelConfig) -> Iterator[Item | RowError]:
+    path = uploads_dir() / upload.stored_as
+    with path.open("rb") as stream:
+        yield from read_items(stream, upload.filename, format=upload.format,
+                              required_fields=config.data_fields, gold_field=upload.gold_field)
+
+
+def import_upload(upload_id: int) -> dict:
+    """The job: validate the whole file, then insert its new items in resumable chunks."""
+    with db.new_session() as session:
+        upload = session.get(Upload, upload_id)
+        if upload is None:
+            raise LookupError(f"upload {upload_id} does not exist")
+        project = session.get(Project, upload.project_id)
+        config = label_config.parse(project.label_config)
+        try:
+            if upload.phase in (UploadPhase.RECEIVED, UploadPhase.VALIDATING):
+                _validate(session, upload, config)
+            if upload.phase == UploadPhase.IMPORTING:
+                _insert(session, upload, project, config)
+        except IntakeError as err:  # the file as a whole is unreadable
+            upload.phase, upload.errors, upload.error_count = UploadPhase.REJECTED, [str(err)], 1
+            session.commit()
+        if upload.phase == UploadPhase.DONE and project.status == ProjectStatus.ACTIVE and upload.created:
+            from projects.jobs import publish_to_label_studio
+            enqueue(session, "project.publish", publish_to_label_studio, project.id,
+                    queue_name="labelstudio", created_by_id=upload.created_by_id)
+        logger.info("event=import_done upload_id=%s phase=%s created=%s duplicates=%s errors=%s",
+                    upload_id, upload.phase.value, upload.created, upload.duplicates, upload.error_count)
+        return upload.report()
+
+
+def _validate(session: Session, upload: Upload, config: label_config.LabelConfig) -> None:
+    upload.phase = UploadPhase.VALIDATING
+    session.commit()
+    rows, errors, count = 0, [], 0
+    for entry in _entries(upload, config):
+        rows += 1
+        if isinstance(entry, RowError):
+            count += 1
+            if len(errors) < MAX_LISTED:
+                errors.append(str(entry))
+        if rows % CHUNK == 0:
+            report_progress(0, 1, f"validating: {rows} rows read")
+    upload.rows_total, upload.error_count, upload.errors = rows, count, errors
+    rejected = count and not upload.skip_bad_rows
+    upload.phase = UploadPhase.REJECTED if rejected else UploadPhase.IMPORTING
+    session.commit()
+
+
+def _insert(session: Session, upload: Upload, project: Project, config: label_config.LabelConfig) -> None:
+    batcher = Batcher(session, project)
+    chunk: list[Item | RowError] = []
+    done = n = upload.rows_committed
+    for n, entry in enumerate(_entries(upload, config), start=1):
+        if n <= done:
+            continue  # committed by an earlier, interrupted run
+        chunk.append(entry)
+        if len(chunk) == CHUNK:
+            _commit_chunk(session, upload, batcher, chunk, n)
+            chunk = []
+    if chunk:
+        _commit_chunk(session, upload, batcher, chunk, n)
+    upload.phase = UploadPhase.DONE
+    session.commit()
+
+
+def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, chunk: list, through: int) -> None:
+    first: dict[str, Item] = {}
+    repeats: list[int] = []
+    for entry in chunk:
+        if isinstance(entry, Item):
+            if entry.content_hash in first:
+                repeats.append(entry.line)
+            else:
+                first[entry.content_hash] = entry
+    known = set(session.scalars(select(Task.content_hash).where(
+        Task.project_id == upload.project_id, Task.content_hash.in_(list(first))))) if first else set()
+    repeats += [item.line for h, item in first.items() if h in known]
+    now = utcnow()
+    rows = [{"project_id": upload.project_id, "upload_id": upload.id, "data": item.data,
+             "content_hash": h, "is_gold": item.gold is not None, "gold_answer": item.gold,
+             "batch_id": None if item.gold is not None else batcher.assign(item.data),
+             "source_line": item.line, "annotation_count": 0, "created_at": now}
+            for h, item in first.items() if h not in known]
+    if rows:
+        session.execute(insert(Task), rows)
+    batcher.save()
+    upload.created += len(rows)
+    upload.duplicates += len(repeats)
+    room = MAX_LISTED - len(upload.duplicate_rows)
+    if room > 0 and repeats:
+        upload.duplicate_rows = upload.duplicate_rows + [
+            f"{upload.filename}, line {line}: already in this job" for line in sorted(repeats)[:room]]
+    upload.rows_committed = through
+    session.commit()
+    report_progress(through, max(upload.rows_total, 1), f"imported {upload.created} items")
+

@@ -1,0 +1,119 @@
+"""Labeling jobs: definition, edits, lifecycle, guideline versions, batches, resumable imports."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from accounts.models import Role
+from demo.samples import questions_csv
+from extensions import db
+from projects import imports
+from projects.models import Batch, GuidelineVersion, Upload
+from tasks.models import Annotation, Task
+from tests.unit.test_workflow import CHOICES, choice, new_project, published_project, upload
+
+
+@pytest.fixture
+def manager(api_as):
+    return api_as(Role.MANAGER)[1]
+
+
+def test_job_settings_are_checked_field_by_field(manager):
+    project = new_project(manager, deadline="2026-12-31", piece_rate="0.35", required_skills=["政务", "政务"],
+                          batch_size=50, gold_share=0.1)
+    assert project["deadline"].startswith("2026-12-31") and project["piece_rate"] == "0.35"
+    assert project["required_skills"] == ["政务"] and project["batch_size"] == 50
+    for field, value, says in [("deadline", "next week", "deadline"), ("piece_rate", "free", "piece_rate"),
+                               ("gold_share", 0.9, "gold_share"), ("batch_size", 0, "batch_size"),
+                               ("required_skills", "政务", "required_skills"), ("title", "x", "title")]:
+        reply = manager.patch(f"/api/projects/{project['id']}", json={field: value})
+        assert reply.status_code == 422 and reply.json["message"].startswith(says), (field, reply.json)
+
+
+def test_lifecycle_allows_only_legal_moves(manager, fake_ls):
+    draft = new_project(manager)
+    early = manager.post(f"/api/projects/{draft['id']}/status", json={"status": "active"})
+    assert early.status_code == 409 and "publish the job first" in early.json["message"]
+    project = published_project(manager, items=2)
+    assert project["status"] == "active"
+    paused = manager.post(f"/api/projects/{project['id']}/status", json={"status": "paused"})
+    assert paused.json["status"] == "paused"
+    illegal = manager.post(f"/api/projects/{project['id']}/status", json={"status": "draft"})
+    assert illegal.status_code == 409 and "allowed: active, completed" in illegal.json["message"]
+    for status in ("completed", "archived"):
+        assert manager.post(f"/api/projects/{project['id']}/status", json={"status": status}).status_code == 200
+    frozen = manager.patch(f"/api/projects/{project['id']}", json={"title": "新标题"})
+    assert frozen.status_code == 409 and "archived" in frozen.json["message"]
+
+
+def test_label_config_is_frozen_once_published(manager, fake_ls):
+    project = published_project(manager, items=1)
+    reply = manager.patch(f"/api/projects/{project['id']}", json={"template": {
+        "type": "text_classification", "choices": ["甲", "乙"]}})
+    assert reply.status_code == 409 and "label_config" in reply.json["message"] or "template" in reply.json["message"]
+    assert manager.patch(f"/api/projects/{project['id']}", json={"overlap": 4}).json["overlap"] == 4
+
+
+def test_guidelines_are_versioned_and_annotations_record_theirs(api_as, manager, fake_ls):
+    project = published_project(manager, items=2)
+    _, annotator = api_as(Role.ANNOTATOR)
+    first = annotator.get("/api/tasks/next").json["task"]
+    annotator.post(f"/api/tasks/{first['id']}/annotations", json={"result": choice(CHOICES[0])})
+    edited = manager.patch(f"/api/projects/{project['id']}", json={"guidelines": "## 新规则\n按属地分拨。"})
+    assert edited.json["guidelines_version"] == 2 and edited.json["guidelines"].startswith("## 新规则")
+    same = manager.patch(f"/api/projects/{project['id']}", json={"guidelines": "## 新规则\n按属地分拨。"})
+    assert same.json["guidelines_version"] == 2
+    second = annotator.get("/api/tasks/next").json["task"]
+    annotator.post(f"/api/tasks/{second['id']}/annotations", json={"result": choice(CHOICES[1])})
+    versions = dict(db.session.execute(select(Annotation.task_id, Annotation.guidelines_version)).all())
+    assert versions == {first["id"]: 1, second["id"]: 2}
+    assert db.session.scalar(select(func.count()).select_from(GuidelineVersion)
+                             .where(GuidelineVersion.project_id == project["id"])) == 2
+
+
+def test_items_are_cut_into_batches_by_size_and_group(manager):
+    project = new_project(manager, batch_size=2, batch_group_field="region")
+    rows = "text,region\n" + "".join(f"问题{i},{'南明区' if i % 3 else '花溪区'}\n" for i in range(7))
+    assert upload(manager, project["id"], rows.encode())["created"] == 7
+    batches = manager.get(f"/api/projects/{project['id']}/batches").json["batches"]
+    by_group = {}
+    for batch in batches:
+        by_group.setdefault(batch["group"], []).append(batch["items"])
+    assert by_group == {"花溪区": [2, 1], "南明区": [2, 2]}
+    assert all(b["needed"] == b["items"] * 3 for b in batches)
+    upload(manager, project["id"], "text,region\n新问题,花溪区\n".encode())  # fills the open batch
+    again = manager.get(f"/api/projects/{project['id']}/batches").json["batches"]
+    assert len(again) == 4 and sorted(b["items"] for b in again) == [2, 2, 2, 2]
+
+
+def test_gold_tasks_keep_their_answer_away_from_annotators(api_as, manager, fake_ls):
+    project = new_project(manager)
+    report = upload(manager, project["id"], "text,answer\n金标准问题,教育\n普通问题,\n".encode(), gold_field="answer")
+    assert report["created"] == 2
+    gold = db.session.scalar(select(Task).where(Task.is_gold.is_(True)))
+    assert gold.gold_answer == "教育" and "answer" not in gold.data and gold.batch_id is None
+    info = manager.get(f"/api/projects/{project['id']}").json
+    assert info["gold_tasks"] == 1 and info["tasks"] == 1
+
+
+def test_import_resumes_after_a_crash_without_duplicates(app, manager, monkeypatch):
+    project = new_project(manager, batch_size=3)
+    monkeypatch.setattr(imports, "CHUNK", 4)
+    calls = {"n": 0}
+    real = imports._commit_chunk
+
+    def crash_on_third(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("worker killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "_commit_chunk", crash_on_third)
+    first = upload(manager, project["id"], questions_csv(14))
+    assert manager.get(f"/api/jobs/{first['job_id']}").json["status"] == "failed"
+    record = db.session.scalar(select(Upload))
+    assert record.phase.value == "importing" and record.rows_committed == 8 and record.created == 8
+    report = imports.import_upload(record.id)  # what RQ does when the job is retried
+    assert report["created"] == 14 and report["duplicates"] == 0 and report["phase"] == "done"
+    assert db.session.scalar(select(func.count()).select_from(Task)) == 14
+    assert sorted(db.session.scalars(select(Batch.size))) == [2, 3, 3, 3, 3]
