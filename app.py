@@ -39,13 +39,13 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.routes import api as accounts_api, pages as accounts_pages
     from background.routes import api as jobs_api
     from exports.routes import api as exports_api
-    from projects.routes import api as projects_api
+    from projects.routes import api as projects_api, media as media_pages
     from qa.routes import api as qa_api
     from system import api as system_api
     from tasks.routes import api as tasks_api
 
     for blueprint in (accounts_pages, accounts_api, jobs_api, projects_api, tasks_api, qa_api,
-                      exports_api, system_api):
+                      exports_api, system_api, media_pages):
         app.register_blueprint(blueprint)
 
 
@@ -53,9 +53,10 @@ def _register_commands(app: Flask) -> None:
     from accounts.cli import users_cli
     from background.cli import jobs_cli, worker_command
     from demo.cli import demo_cli
+    from projects.cli import projects_cli
     from schema import db_cli
 
-    for command in (users_cli, jobs_cli, worker_command, db_cli, demo_cli):
+    for command in (users_cli, jobs_cli, worker_command, db_cli, demo_cli, projects_cli):
         app.cli.add_command(command)
 
 

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from extensions import utcnow
 from projects.models import Batch, Project
+from tasks.models import Task
 
 
 class Batcher:
-    """Assigns items to the job's open batches, opening new ones as they fill."""
+    """Assigns items to the job's open batches, opening new ones as they fill.
+
+    Works on plain values (id, size per group) rather than ORM objects: an import assigns
+    hundreds of thousands of items and must not pay per-object bookkeeping."""
 
     def __init__(self, session: Session, project: Project) -> None:
-        self.session, self.project = session, project
-        self.size = project.batch_size
-        self.field = project.batch_group_field
-        self.next_number = (session.scalar(select(func.max(Batch.number))
-                                           .where(Batch.project_id == project.id)) or 0) + 1
-        self.open: dict[str | None, Batch] = {}
-        for batch in session.scalars(select(Batch).where(Batch.project_id == project.id)
-                                     .order_by(Batch.number)):
-            self.open[batch.group_value] = batch  # the last batch of each group may have room
+        self.session, self.project_id = session, project.id
+        self.size, self.field = project.batch_size, project.batch_group_field
+        rows = session.execute(select(Batch.id, Batch.number, Batch.group_value, Batch.size)
+                               .where(Batch.project_id == project.id).order_by(Batch.number)).all()
+        self.next_number = (rows[-1].number if rows else 0) + 1
+        self.open: dict[str | None, int] = {r.group_value: r.id for r in rows}  # last batch per group
+        self.sizes: dict[int, int] = {r.id: r.size for r in rows}
+        self.changed: set[int] = set()  # batch ids (or placeholders) whose size grew
+        self.pending: list[tuple[int, str | None]] = []  # (placeholder, group) not yet created
 
     def group_of(self, data: dict[str, Any]) -> str | None:
         if not self.field:
@@ -31,18 +36,50 @@ class Batcher:
         return "" if value is None else str(value)[:200]
 
     def assign(self, data: dict[str, Any]) -> int:
-        """The id of the batch this item goes into."""
+        """The batch this item goes into: an id, or a negative placeholder for a batch that
+        `materialize` creates (one INSERT per chunk rather than one per batch)."""
         group = self.group_of(data)
         batch = self.open.get(group)
-        if batch is None or batch.size >= self.size:
-            batch = Batch(project_id=self.project.id, number=self.next_number, group_value=group, size=0)
-            self.next_number += 1
-            self.session.add(batch)
-            self.session.flush()
-            self.open[group] = batch
-        batch.size += 1
-        return batch.id
+        if batch is None or self.sizes[batch] >= self.size:
+            batch = -(len(self.pending) + 1)
+            self.pending.append((batch, group))
+            self.open[group], self.sizes[batch] = batch, 0
+        self.sizes[batch] += 1
+        self.changed.add(batch)
+        return batch
+
+    def materialize(self) -> dict[int, int]:
+        """Create the batches opened since the last call; return placeholder -> real id."""
+        if not self.pending:
+            return {}
+        now = utcnow()
+        # Created with their sizes so far: only batches that grow again later need an UPDATE.
+        values = [{"project_id": self.project_id, "number": self.next_number + i, "group_value": group,
+                   "size": self.sizes[placeholder], "created_at": now}
+                  for i, (placeholder, group) in enumerate(self.pending)]
+        ids = self.session.scalars(insert(Batch).returning(Batch.id, sort_by_parameter_order=True), values).all()
+        real = {placeholder: batch_id for (placeholder, _), batch_id in zip(self.pending, ids)}
+        self.next_number += len(self.pending)
+        self.pending = []
+        self.open = {group: real.get(b, b) for group, b in self.open.items()}
+        self.sizes = {real.get(b, b): n for b, n in self.sizes.items()}
+        self.changed = {b for b in self.changed if b not in real}
+        return real
 
     def save(self) -> None:
-        """Write the batches' new sizes (the caller commits)."""
-        self.session.flush()
+        """Write the sizes of the batches that grew (the caller commits, after `materialize`)."""
+        if self.changed:
+            self.session.execute(update(Batch), [{"id": b, "size": self.sizes[b]} for b in self.changed])
+            self.changed.clear()
+
+
+def recount_batches(session: Session, project_id: int) -> None:
+    """Set every batch's size from its tasks and drop emptied batches (after an import is undone)."""
+    counts = dict(session.execute(select(Task.batch_id, func.count()).where(
+        Task.project_id == project_id, Task.batch_id.is_not(None)).group_by(Task.batch_id)).all())
+    ids = session.scalars(select(Batch.id).where(Batch.project_id == project_id)).all()
+    empty = [i for i in ids if i not in counts]
+    if empty:
+        session.execute(delete(Batch).where(Batch.id.in_(empty)))
+    if counts:
+        session.execute(update(Batch), [{"id": i, "size": n} for i, n in counts.items()])

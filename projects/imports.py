@@ -1,11 +1,13 @@
 """Importing uploaded data into a job: receive the file, then validate and import it in an RQ job.
 
-The import streams: the file is read row by row twice (validate, then insert) and never held in
-memory, so a 1,000,000-row CSV imports in flat memory. It is all-or-nothing unless the manager
-chose to skip bad rows: validation finishes before anything is stored. Inserts go in chunks,
-each committed together with the upload's `rows_committed`, so a crash or restart resumes after
-the last committed chunk without duplicating a task. Duplicates (same content hash) are detected
-within the file and against everything the job already holds.
+The import streams: the file is read once, row by row, and never held in memory, so a
+1,000,000-row CSV imports in flat memory. Inserts go in chunks, each committed together with the
+upload's `rows_committed`, so a crash or restart resumes after the last committed chunk without
+duplicating a task. It is all-or-nothing unless the manager chose to skip bad rows: a bad row
+stops the storing, the scan goes on to report every bad row, and what the upload had stored is
+taken back. Nothing of an unfinished upload is handed out meanwhile: tasks are distributed only
+once they are in Label Studio, and publishing follows the finished import. Duplicates (same
+content hash) are detected within the file and against everything the job already holds.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from accounts.models import User
@@ -26,12 +28,16 @@ from background.runner import report_progress
 from errors import Conflict, InvalidInput
 from extensions import db, utcnow
 from projects import label_config
-from projects.batches import Batcher
+from projects.batches import Batcher, recount_batches
+from projects.bulk import insert_tasks, known_hashes
 from projects.intake import IntakeError, Item, RowError, detect_format, read_items
+from projects.media import MediaStore, read_zip
 from projects.models import Project, ProjectStatus, Upload, UploadPhase
 from tasks.models import Task
 
 logger = logging.getLogger(__name__)
+ZIP_FIELDS = frozenset({"image", "file"})  # what each image of a zip upload becomes
+MEDIA_URL = "/media/"  # where the app serves stored images (the embedded editor shares its origin)
 CHUNK = 5000  # rows per insert-and-commit: the unit of resumption
 MAX_LISTED = 200  # errors and duplicates listed in a report (all are counted)
 
@@ -67,29 +73,39 @@ def receive(session: Session, user: User, project: Project, stream: BinaryIO, fi
     return upload, job
 
 
+def media_store() -> MediaStore:
+    return MediaStore(Path(current_app.config["DATA_DIR"]) / "media")
+
+
 def _entries(upload: Upload, config: label_config.LabelConfig) -> Iterator[Item | RowError]:
     path = uploads_dir() / upload.stored_as
     with path.open("rb") as stream:
-        yield from read_items(stream, upload.filename, format=upload.format,
-                              required_fields=config.data_fields, gold_field=upload.gold_field)
+        if upload.format != "zip":
+            yield from read_items(stream, upload.filename, format=upload.format,
+                                  required_fields=config.data_fields, gold_field=upload.gold_field)
+            return
+        unmet = sorted(config.data_fields - ZIP_FIELDS)
+        if unmet:
+            raise IntakeError(upload.filename, f"the label config needs field(s) {', '.join(unmet)}, "
+                                               f"which a zip of images cannot provide (it gives: image, file)")
+        yield from read_zip(stream, upload.filename, media_store(), url_prefix=MEDIA_URL)
 
 
 def import_upload(upload_id: int) -> dict:
-    """The job: validate the whole file, then insert its new items in resumable chunks."""
+    """The job: read the file once, inserting new items in resumable chunks; see the module doc."""
     with db.new_session() as session:
         upload = session.get(Upload, upload_id)
         if upload is None:
             raise LookupError(f"upload {upload_id} does not exist")
         project = session.get(Project, upload.project_id)
-        config = label_config.parse(project.label_config)
-        try:
-            if upload.phase in (UploadPhase.RECEIVED, UploadPhase.VALIDATING):
-                _validate(session, upload, config)
-            if upload.phase == UploadPhase.IMPORTING:
-                _insert(session, upload, project, config)
-        except IntakeError as err:  # the file as a whole is unreadable
-            upload.phase, upload.errors, upload.error_count = UploadPhase.REJECTED, [str(err)], 1
+        if upload.phase in (UploadPhase.RECEIVED, UploadPhase.IMPORTING):
+            upload.phase = UploadPhase.IMPORTING
             session.commit()
+            try:
+                _import(session, upload, project, label_config.parse(project.label_config))
+            except IntakeError as err:  # the file as a whole is unreadable
+                session.rollback()
+                _reject(session, upload, [str(err)], 1)
         if upload.phase == UploadPhase.DONE and project.status == ProjectStatus.ACTIVE and upload.created:
             from projects.jobs import publish_to_label_studio
             enqueue(session, "project.publish", publish_to_label_studio, project.id,
@@ -99,52 +115,54 @@ def import_upload(upload_id: int) -> dict:
         return upload.report()
 
 
-def _validate(session: Session, upload: Upload, config: label_config.LabelConfig) -> None:
-    upload.phase = UploadPhase.VALIDATING
-    session.commit()
-    rows, errors, count = 0, [], 0
-    for entry in _entries(upload, config):
-        rows += 1
-        if isinstance(entry, RowError):
-            count += 1
-            if len(errors) < MAX_LISTED:
-                errors.append(str(entry))
-        if rows % CHUNK == 0:
-            report_progress(0, 1, f"validating: {rows} rows read")
-    upload.rows_total, upload.error_count, upload.errors = rows, count, errors
-    rejected = count and not upload.skip_bad_rows
-    upload.phase = UploadPhase.REJECTED if rejected else UploadPhase.IMPORTING
-    session.commit()
-
-
-def _insert(session: Session, upload: Upload, project: Project, config: label_config.LabelConfig) -> None:
+def _import(session: Session, upload: Upload, project: Project, config: label_config.LabelConfig) -> None:
+    """One pass: good rows go in by chunks; after the first bad row of an all-or-nothing import
+    nothing more is stored, but the scan goes on so the report lists every bad row."""
     batcher = Batcher(session, project)
-    chunk: list[Item | RowError] = []
+    chunk: list[Item] = []
+    errors, error_count = list(upload.errors), upload.error_count
     done = n = upload.rows_committed
     for n, entry in enumerate(_entries(upload, config), start=1):
         if n <= done:
             continue  # committed by an earlier, interrupted run
-        chunk.append(entry)
+        if isinstance(entry, RowError):
+            error_count += 1
+            if len(errors) < MAX_LISTED:
+                errors.append(str(entry))
+        elif upload.skip_bad_rows or not error_count:
+            chunk.append(entry)
         if len(chunk) == CHUNK:
+            upload.errors, upload.error_count = errors, error_count
             _commit_chunk(session, upload, batcher, chunk, n)
             chunk = []
-    if chunk:
-        _commit_chunk(session, upload, batcher, chunk, n)
+    upload.rows_total = n
+    if error_count and not upload.skip_bad_rows:
+        _reject(session, upload, errors, error_count)
+        return
+    upload.errors, upload.error_count = errors, error_count
+    _commit_chunk(session, upload, batcher, chunk, n)
     upload.phase = UploadPhase.DONE
     session.commit()
 
 
-def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, chunk: list, through: int) -> None:
+def _reject(session: Session, upload: Upload, errors: list[str], count: int) -> None:
+    """All-or-nothing import with bad rows: take back what this upload stored."""
+    session.execute(delete(Task).where(Task.upload_id == upload.id))
+    recount_batches(session, upload.project_id)
+    upload.phase, upload.errors, upload.error_count = UploadPhase.REJECTED, errors, count
+    upload.created, upload.duplicates, upload.duplicate_rows = 0, 0, []
+    session.commit()
+
+
+def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, chunk: list[Item], through: int) -> None:
     first: dict[str, Item] = {}
     repeats: list[int] = []
-    for entry in chunk:
-        if isinstance(entry, Item):
-            if entry.content_hash in first:
-                repeats.append(entry.line)
-            else:
-                first[entry.content_hash] = entry
-    known = set(session.scalars(select(Task.content_hash).where(
-        Task.project_id == upload.project_id, Task.content_hash.in_(list(first))))) if first else set()
+    for item in chunk:
+        if item.content_hash in first:
+            repeats.append(item.line)
+        else:
+            first[item.content_hash] = item
+    known = known_hashes(session, upload.project_id, list(first))
     repeats += [item.line for h, item in first.items() if h in known]
     now = utcnow()
     rows = [{"project_id": upload.project_id, "upload_id": upload.id, "data": item.data,
@@ -152,8 +170,11 @@ def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, chunk: lis
              "batch_id": None if item.gold is not None else batcher.assign(item.data),
              "source_line": item.line, "annotation_count": 0, "created_at": now}
             for h, item in first.items() if h not in known]
-    if rows:
-        session.execute(insert(Task), rows)
+    real = batcher.materialize()
+    for row in rows:
+        if row["batch_id"] is not None and row["batch_id"] < 0:
+            row["batch_id"] = real[row["batch_id"]]
+    insert_tasks(session, rows)
     batcher.save()
     upload.created += len(rows)
     upload.duplicates += len(repeats)
@@ -163,5 +184,4 @@ def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, chunk: lis
             f"{upload.filename}, line {line}: already in this job" for line in sorted(repeats)[:room]]
     upload.rows_committed = through
     session.commit()
-    report_progress(through, max(upload.rows_total, 1), f"imported {upload.created} items")
-
+    report_progress(through, max(through, upload.rows_total, 1), f"imported {upload.created} items")

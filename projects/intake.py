@@ -32,7 +32,7 @@ _READERS: dict[str, Callable[[BinaryIO, str, str | None], Opened]] = {
 }
 FORMATS: tuple[str, ...] = tuple(_READERS)  # ("csv", "tsv", "json", "jsonl", "xlsx", "urls")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
-               ".xlsx": "xlsx", ".txt": "urls"}
+               ".xlsx": "xlsx", ".txt": "urls", ".zip": "zip"}  # zip: images, see projects.media
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -63,7 +63,7 @@ def detect_format(filename: str) -> str:
     extension = os.path.splitext(filename)[1].lower()
     if extension not in _EXTENSIONS:
         raise IntakeError(filename, f"unsupported file type '{extension or filename}'; upload "
-                                    f"{', '.join(_EXTENSIONS)} (.txt: one image URL per line)")
+                                    f"{', '.join(_EXTENSIONS)} (.txt: one image URL per line; .zip: images)")
     return _EXTENSIONS[extension]
 
 

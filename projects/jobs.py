@@ -37,17 +37,24 @@ def publish_to_label_studio(project_id: int) -> int:
             Task.project_id == project_id, Task.ls_task_id.is_not(None)))
         if gateway.task_count(ls_project) > pushed:
             _record(session, gateway.existing_tasks(ls_project))  # an earlier run died mid-import
-        pending = session.execute(select(Task.id, Task.data).where(
-            Task.project_id == project_id, Task.ls_task_id.is_(None)).order_by(Task.id)).all()
-        for done, chunk in enumerate(chunked(pending, CHUNK), start=1):
+        pending = session.scalar(select(func.count(Task.id)).where(
+            Task.project_id == project_id, Task.ls_task_id.is_(None)))
+        pushed_now, after = 0, 0
+        while True:  # keyset pages: a million pending tasks never sit in memory at once
+            chunk = session.execute(select(Task.id, Task.data).where(
+                Task.project_id == project_id, Task.ls_task_id.is_(None), Task.id > after)
+                .order_by(Task.id).limit(CHUNK)).all()
+            if not chunk:
+                break
             _record(session, gateway.import_tasks(ls_project, [(row.id, row.data) for row in chunk]))
-            report_progress(done * CHUNK, len(pending), "pushing tasks to Label Studio")
+            pushed_now, after = pushed_now + len(chunk), chunk[-1].id
+            report_progress(pushed_now, pending, "pushing tasks to Label Studio")
         if project.status == ProjectStatus.DRAFT:
             project.status = ProjectStatus.ACTIVE
         session.commit()
         logger.info("event=project_published project_id=%s ls_project=%s pushed=%s",
-                    project_id, ls_project, len(pending))
-        return len(pending)
+                    project_id, ls_project, pushed_now)
+        return pushed_now
 
 
 def _record(session, mapping: dict[int, int]) -> None:

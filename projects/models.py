@@ -76,7 +76,6 @@ class Batch(Base):
 
 class UploadPhase(str, enum.Enum):
     RECEIVED = "received"
-    VALIDATING = "validating"
     IMPORTING = "importing"
     DONE = "done"
     REJECTED = "rejected"  # bad rows and the manager chose all-or-nothing: nothing stored

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, request, send_file
 from sqlalchemy import select
 
 from accounts.auth import current_user, requires
@@ -16,6 +16,7 @@ from projects.jobs import publish_to_label_studio
 from projects.models import Project, Upload
 
 api = Blueprint("projects_api", __name__, url_prefix="/api/projects")
+media = Blueprint("media", __name__, url_prefix="/media")
 STAFF = (Role.MANAGER, Role.ADMIN)
 
 
@@ -108,3 +109,18 @@ def publish(project_id: int):
     job = enqueue(db.session, "project.publish", publish_to_label_studio, project.id,
                   queue_name="labelstudio", created_by_id=user.id)
     return {"job": job.to_json(), "status_url": f"/api/jobs/{job.id}"}, 202
+
+
+@media.get("/<name>")
+@requires(*Role)
+def media_file(name: str):
+    """An uploaded image, by its content-addressed name (immutable, so cached for long)."""
+    try:
+        path = imports.media_store().path(name)
+    except ValueError:
+        raise NotFound("no such media file") from None
+    if not path.exists():
+        raise NotFound("no such media file")
+    reply = send_file(path, max_age=365 * 86400, conditional=True)
+    reply.headers["X-Content-Type-Options"] = "nosniff"
+    return reply

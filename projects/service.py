@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from accounts.models import Role, User
 from errors import Conflict, InvalidInput, NotFound
-from projects import label_config
+from projects import label_config, templates
 from projects.models import Batch, GuidelineVersion, Project, ProjectStatus
 from tasks.models import Task
 
@@ -28,17 +28,6 @@ NUMBERS: dict[str, tuple[type, float, float]] = {
     "consensus_threshold": (float, 0, 1), "min_gold_accuracy": (float, 0, 1)}
 EDITABLE_AFTER_DRAFT = {"title", "domain", "guidelines", "deadline", "piece_rate", "required_skills",
                         "overlap", "gold_share", "consensus_threshold", "min_gold_accuracy"}
-
-
-def _config_from(body: dict[str, Any]) -> str:
-    template = body.get("template")
-    if template is not None:
-        if not isinstance(template, dict) or template.get("type") != "text_classification":
-            raise InvalidInput("template.type: only 'text_classification' is offered so far")
-        return label_config.text_classification(template.get("choices") or [],
-                                                template.get("field", "text"),
-                                                single=not template.get("multiple", False))
-    return body.get("label_config") or ""
 
 
 def _number(name: str, value: Any) -> float | int:
@@ -91,7 +80,7 @@ def _apply(project: Project, body: dict[str, Any]) -> None:
         elif name in parsers:
             setattr(project, name, parsers[name](value))
     if "label_config" in body or "template" in body:
-        project.label_config = label_config.parse(_config_from(body)).xml
+        project.label_config = label_config.parse(templates.build_config(body)).xml
 
 
 def create_project(session: Session, user: User, body: dict[str, Any]) -> Project:

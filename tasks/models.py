@@ -20,9 +20,12 @@ class Task(Base):
     __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    # No separate index on project_id: the unique (project_id, content_hash) index leads with it.
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id", ondelete="SET NULL"), index=True)
-    upload_id: Mapped[int | None] = mapped_column(ForeignKey("upload.id", ondelete="SET NULL"))
+    # Provenance only, deliberately without a foreign key: each checked key costs a lookup and a
+    # row lock per inserted task, and imports insert hundreds of thousands of tasks.
+    upload_id: Mapped[int | None] = mapped_column(default=None)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     is_gold: Mapped[bool] = mapped_column(default=False)

@@ -22,10 +22,14 @@ from tasks.models import Annotation, Task
 
 
 def next_task(session: Session, user: User, project_id: int | None = None) -> Task | None:
-    """The first task of an active job still short of its overlap that `user` has not labeled."""
+    """The first task of an active job still short of its overlap that `user` has not labeled.
+
+    Only tasks already in Label Studio are handed out: their annotations must be deliverable,
+    and an import still under way (or being undone) is never seen."""
     mine = exists().where(Annotation.task_id == Task.id, Annotation.annotator_id == user.id)
     query = (select(Task).join(Project, Project.id == Task.project_id)
              .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold.is_(False),
+                    Task.ls_task_id.is_not(None),
                     Task.annotation_count < Project.overlap, ~mine)
              .order_by(Task.id).limit(1))
     if project_id is not None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 02:58:39.839836
+Create Date: 2026-11-22 03:08:36.616673
 
 """
 from typing import Sequence, Union
@@ -157,7 +157,7 @@ def upgrade() -> None:
     sa.Column('format', sa.String(length=10), nullable=False),
     sa.Column('gold_field', sa.String(length=100), nullable=True),
     sa.Column('skip_bad_rows', sa.Boolean(), nullable=False),
-    sa.Column('phase', sa.Enum('received', 'validating', 'importing', 'done', 'rejected', name='uploadphase', native_enum=False, length=20), nullable=False),
+    sa.Column('phase', sa.Enum('received', 'importing', 'done', 'rejected', name='uploadphase', native_enum=False, length=20), nullable=False),
     sa.Column('rows_total', sa.Integer(), nullable=False),
     sa.Column('rows_committed', sa.Integer(), nullable=False),
     sa.Column('created', sa.Integer(), nullable=False),
@@ -214,14 +214,12 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], name=op.f('fk_task_batch_id_batch'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_task_project_id_project'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['upload_id'], ['upload.id'], name=op.f('fk_task_upload_id_upload'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task')),
     sa.UniqueConstraint('project_id', 'content_hash', name=op.f('uq_task_project_id_content_hash'))
     )
     with op.batch_alter_table('task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_task_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_task_ls_task_id'), ['ls_task_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_task_project_id'), ['project_id'], unique=False)
 
     op.create_table('annotation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -299,7 +297,6 @@ def downgrade() -> None:
 
     op.drop_table('annotation')
     with op.batch_alter_table('task', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_task_project_id'))
         batch_op.drop_index(batch_op.f('ix_task_ls_task_id'))
         batch_op.drop_index(batch_op.f('ix_task_batch_id'))
 

@@ -117,3 +117,63 @@ def test_import_resumes_after_a_crash_without_duplicates(app, manager, monkeypat
     assert report["created"] == 14 and report["duplicates"] == 0 and report["phase"] == "done"
     assert db.session.scalar(select(func.count()).select_from(Task)) == 14
     assert sorted(db.session.scalars(select(Batch.size))) == [2, 3, 3, 3, 3]
+
+
+def test_cli_import_shows_the_outcome(app, manager, tmp_path):
+    project = new_project(manager)
+    good = tmp_path / "市民来信.csv"
+    good.write_bytes(questions_csv(6))
+    result = app.test_cli_runner().invoke(args=["projects", "import", str(project["id"]), str(good)])
+    assert result.exit_code == 0, result.output
+    assert "done: 6 created, 0 duplicates, 0 bad rows" in result.output
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes("text,x\n好的,1\n坏的,1,2\n".encode())
+    failed = app.test_cli_runner().invoke(args=["projects", "import", str(project["id"]), str(bad)])
+    assert failed.exit_code != 0 and "bad.csv, line 3" in failed.output
+
+
+def _png(color: tuple[int, int, int]) -> bytes:
+    import io as _io
+
+    from PIL import Image
+
+    buffer = _io.BytesIO()
+    with Image.new("RGB", (8, 8), color) as image:
+        image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_zip_of_images_becomes_tasks_served_from_media(api_as, manager):
+    import io as _io
+    import zipfile
+
+    project = new_project(manager, template=None, label_config=(
+        '<View><Image name="img" value="$image"/><Choices name="c" toName="img">'
+        '<Choice value="缺陷"/><Choice value="正常"/></Choices></View>'))
+    archive = _io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("巡检/塔001.png", _png((200, 0, 0)))
+        zf.writestr("巡检/塔002.png", _png((0, 200, 0)))
+        zf.writestr("巡检/重复.png", _png((200, 0, 0)))
+        zf.writestr("../逃逸.png", _png((0, 0, 200)))
+    report = upload(manager, project["id"], archive.getvalue(), "inspection.zip", skip_bad_rows="true")
+    assert report["created"] == 2 and report["duplicates"] == 1 and report["error_count"] == 1
+    task = db.session.scalar(select(Task).order_by(Task.id))
+    assert task.data["image"].startswith("/media/") and task.data["file"] == "巡检/塔001.png"
+    served = manager.get(task.data["image"])
+    assert served.status_code == 200 and served.data.startswith(b"\x89PNG")
+    served.close()
+    assert manager.get("/media/..%2Fsecrets.env").status_code == 404
+    assert manager.client.get(task.data["image"]).status_code in (302, 401)  # not for anonymous users
+
+
+def test_zip_cannot_feed_a_text_config(manager):
+    import io as _io
+    import zipfile
+
+    project = new_project(manager)  # needs $text
+    archive = _io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.png", _png((1, 2, 3)))
+    report = upload(manager, project["id"], archive.getvalue(), "pics.zip")
+    assert report["phase"] == "rejected" and "field(s) text" in report["errors"][0]
