@@ -11,7 +11,7 @@ from accounts.models import Role
 from background.queues import enqueue
 from errors import InvalidInput, NotFound
 from extensions import db
-from projects import imports, service
+from projects import imports, label_config, samples, service, templates
 from projects.jobs import publish_to_label_studio
 from projects.models import Project, Upload
 
@@ -37,6 +37,26 @@ def create():
     project = service.create_project(db.session, current_user(), _body())
     db.session.commit()
     return service.project_json(db.session, project), 201
+
+
+@api.get("/templates")
+@requires(*STAFF)
+def list_templates():
+    """The templates a job starts from, each with its default config and sample items."""
+    return {"templates": samples.catalog()}
+
+
+@api.post("/preview")
+@requires(*STAFF)
+def preview():
+    """Check a config (or template) against a sample item; what the editor preview renders."""
+    body = _body()
+    config = label_config.parse(templates.build_config(body))
+    item = body.get("item")
+    if not isinstance(item, dict):
+        raise InvalidInput("item: a sample item (an object of data fields) to preview with")
+    label_config.check_data_fields(config, item, where="item")
+    return {"label_config": config.xml, "task_type": config.task_type, "data": samples.servable(item)}
 
 
 @api.get("")

@@ -8,12 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from errors import InvalidInput
-from projects.label_config import LabelConfig
+from projects.label_config import Control, LabelConfig
 
-_TYPE_OF = {"Choices": "choices", "Labels": "labels", "RectangleLabels": "rectanglelabels",
-            "TextArea": "textarea", "Rating": "rating", "Number": "number", "Pairwise": "pairwise",
-            "PolygonLabels": "polygonlabels", "KeyPointLabels": "keypointlabels",
-            "Taxonomy": "taxonomy", "Ranker": "ranker", "DateTime": "datetime"}
+# Result types Label Studio writes for each control tag (boxes may come as plain "rectangle").
+_TYPES: dict[str, frozenset[str]] = {
+    "Choices": frozenset({"choices"}), "Labels": frozenset({"labels"}),
+    "RectangleLabels": frozenset({"rectanglelabels", "rectangle"}), "TextArea": frozenset({"textarea"}),
+    "Rating": frozenset({"rating"}), "Number": frozenset({"number"}), "Pairwise": frozenset({"pairwise"}),
+    "PolygonLabels": frozenset({"polygonlabels", "polygon"}),
+    "KeyPointLabels": frozenset({"keypointlabels", "keypoint"}), "Taxonomy": frozenset({"taxonomy"}),
+    "Ranker": frozenset({"ranker"}), "DateTime": frozenset({"datetime"})}
+_OPTION_KEY = {"Choices": "choices", "Labels": "labels", "RectangleLabels": "rectanglelabels",
+               "PolygonLabels": "polygonlabels", "KeyPointLabels": "keypointlabels"}
 
 
 def validate(config: LabelConfig, result: Any) -> list[dict[str, Any]]:
@@ -29,14 +35,25 @@ def validate(config: LabelConfig, result: Any) -> list[dict[str, Any]]:
         if control is None:
             raise InvalidInput(f"{where}.from_name: {region.get('from_name')!r} is no control of this job "
                                f"(known: {', '.join(sorted(controls))})")
-        if region.get("to_name") != control.to_name or region.get("type") != _TYPE_OF.get(control.tag):
-            raise InvalidInput(f"{where}: to_name/type do not match control {control.name!r} "
-                               f"(expected {control.to_name!r}/{_TYPE_OF.get(control.tag)!r})")
-        if control.tag == "Choices":
-            picked = region["value"].get("choices")
-            if not isinstance(picked, list) or not picked or any(c not in control.choices for c in picked):
-                raise InvalidInput(f"{where}.value.choices: {picked!r} is not among {list(control.choices)}")
+        _check_region(control, region, where)
     return result
+
+
+def _check_region(control: Control, region: dict[str, Any], where: str) -> None:
+    # Pairwise results name the control itself as their target; the others name an object.
+    targets = control.to_names + ((control.name,) if control.tag == "Pairwise" else ())
+    types = _TYPES.get(control.tag, frozenset({control.tag.lower()}))
+    if region.get("to_name") not in targets or region.get("type") not in types:
+        raise InvalidInput(f"{where}: to_name/type do not match control {control.name!r} "
+                           f"(expected {'/'.join(targets)!r} and {'/'.join(sorted(types))!r})")
+    key = _OPTION_KEY.get(control.tag)
+    if key is None or key not in region["value"] and control.tag != "Choices":
+        return
+    picked = region["value"].get(key)
+    if not isinstance(picked, list) or not picked or any(c not in control.choices for c in picked):
+        raise InvalidInput(f"{where}.value.{key}: {picked!r} is not among {list(control.choices)}")
+    if control.tag == "Choices" and not control.multiple and len(picked) > 1:
+        raise InvalidInput(f"{where}.value.choices: this job takes one choice per answer")
 
 
 def primary_label(config: LabelConfig, result: list[dict[str, Any]]) -> str | None:

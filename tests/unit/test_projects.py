@@ -177,3 +177,19 @@ def test_zip_cannot_feed_a_text_config(manager):
         zf.writestr("a.png", _png((1, 2, 3)))
     report = upload(manager, project["id"], archive.getvalue(), "pics.zip")
     assert report["phase"] == "rejected" and "field(s) text" in report["errors"][0]
+
+
+def test_template_catalog_and_preview(manager):
+    catalog = manager.get("/api/projects/templates").json["templates"]
+    keys = {t["key"] for t in catalog}
+    assert {"text_classification", "ner", "bbox", "pairwise", "free_text"} <= keys
+    bbox = next(t for t in catalog if t["key"] == "bbox")
+    picture = bbox["samples"][0]["image"]
+    assert picture.startswith("/media/")
+    served = manager.get(picture)
+    assert served.status_code == 200 and served.data.startswith(b"\x89PNG")
+    served.close()
+    ok = manager.post("/api/projects/preview", json={"template": {"type": "bbox"}, "item": bbox["samples"][0]})
+    assert ok.status_code == 200 and ok.json["task_type"] == "bbox"
+    wrong = manager.post("/api/projects/preview", json={"template": {"type": "ner"}, "item": {"body": "x"}})
+    assert wrong.status_code == 422 and "no field 'text'" in wrong.json["message"]

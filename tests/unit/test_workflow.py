@@ -205,3 +205,30 @@ def test_unreadable_upload_is_a_clear_422_naming_the_file(manager):
     unknown = manager.post(f"/api/projects/{project['id']}/uploads",
                            data={"file": (io.BytesIO(b"x"), "data.docx")}, content_type="multipart/form-data")
     assert unknown.status_code == 422 and "data.docx" in unknown.json["message"]
+
+
+@pytest.mark.parametrize("template,result", [
+    ("pairwise", [{"from_name": "preference", "to_name": "preference", "type": "pairwise",
+                   "value": {"selected": "left"}}]),
+    ("bbox", [{"from_name": "defect", "to_name": "image", "type": "rectanglelabels", "original_width": 640,
+               "original_height": 480, "value": {"x": 10, "y": 20, "width": 5, "height": 6,
+                                                 "rectanglelabels": ["鸟巢"]}}]),
+])
+def test_results_of_other_task_types_are_accepted(template, result):
+    from projects.label_config import parse
+    from projects.templates import TEMPLATES
+    from tasks.results import validate
+
+    config = parse(TEMPLATES[template].build())
+    names = {c.name: c for c in config.controls}
+    region = dict(result[0])
+    control = names.get(region["from_name"]) or next(iter(names.values()))
+    region["from_name"] = control.name
+    if template == "pairwise":
+        region["to_name"] = control.name
+    else:
+        region["to_name"] = control.to_names[0]
+        region["value"] = {**region["value"], "rectanglelabels": [control.choices[0]]}
+    assert validate(config, [region]) == [region]
+    with pytest.raises(Exception, match="to_name/type"):
+        validate(config, [{**region, "to_name": "nowhere"}])
