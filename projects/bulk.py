@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tasks.models import Task
 
 COLUMNS = ("project_id", "batch_id", "upload_id", "data", "content_hash", "is_gold", "gold_answer",
-           "source_line", "annotation_count", "created_at")
+           "source_line", "annotation_count", "slots_taken", "is_open", "created_at")
 
 
 def _json(value: Any) -> str | None:

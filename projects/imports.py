@@ -168,7 +168,8 @@ def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, chunk: lis
     rows = [{"project_id": upload.project_id, "upload_id": upload.id, "data": item.data,
              "content_hash": h, "is_gold": item.gold is not None, "gold_answer": item.gold,
              "batch_id": None if item.gold is not None else batcher.assign(item.data),
-             "source_line": item.line, "annotation_count": 0, "created_at": now}
+             "source_line": item.line, "annotation_count": 0, "slots_taken": 0, "is_open": True,
+             "created_at": now}
             for h, item in first.items() if h not in known]
     real = batcher.materialize()
     for row in rows:

@@ -30,6 +30,7 @@ class Project(Base):
     label_config: Mapped[str] = mapped_column(Text)
     guidelines_version: Mapped[int] = mapped_column(default=1)  # the current GuidelineVersion
     overlap: Mapped[int] = mapped_column(default=3)  # annotators per task (k)
+    lease_seconds: Mapped[int] = mapped_column(default=900)  # how long a handed-out task is reserved
     batch_size: Mapped[int] = mapped_column(default=100)
     batch_group_field: Mapped[str | None] = mapped_column(String(100), default=None)
     gold_share: Mapped[float] = mapped_column(default=0.0)  # share of gold tasks in the stream

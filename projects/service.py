@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Integer, func, select
+from sqlalchemy import Integer, func, select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import Role, User
@@ -24,10 +24,10 @@ TRANSITIONS: dict[ProjectStatus, set[ProjectStatus]] = {
     S.PAUSED: {S.ACTIVE, S.COMPLETED}, S.COMPLETED: {S.ARCHIVED, S.ACTIVE}, S.ARCHIVED: set()}
 # field: (type, least, most)
 NUMBERS: dict[str, tuple[type, float, float]] = {
-    "overlap": (int, 1, 50), "batch_size": (int, 1, 100_000), "gold_share": (float, 0, 0.5),
+    "overlap": (int, 1, 50), "batch_size": (int, 1, 100_000), "lease_seconds": (int, 60, 86_400), "gold_share": (float, 0, 0.5),
     "consensus_threshold": (float, 0, 1), "min_gold_accuracy": (float, 0, 1)}
 EDITABLE_AFTER_DRAFT = {"title", "domain", "guidelines", "deadline", "piece_rate", "required_skills",
-                        "overlap", "gold_share", "consensus_threshold", "min_gold_accuracy"}
+                        "overlap", "gold_share", "consensus_threshold", "min_gold_accuracy", "lease_seconds"}
 
 
 def _number(name: str, value: Any) -> float | int:
@@ -108,6 +108,9 @@ def update_project(session: Session, user: User, project: Project, body: dict[st
     _apply(project, body)
     if "guidelines" in body:
         set_guidelines(session, user, project, body["guidelines"])
+    if "overlap" in body:  # a raised overlap reopens full tasks (dynamic overlap), a lowered one closes
+        session.execute(update(Task).where(Task.project_id == project.id)
+                        .values(is_open=Task.slots_taken < project.overlap))
     session.flush()
     return project
 
@@ -170,6 +173,7 @@ def project_json(session: Session, project: Project) -> dict[str, Any]:
         .where(Task.project_id == project.id)).one()
     return {"id": project.id, "title": project.title, "domain": project.domain,
             "status": project.status.value, "overlap": project.overlap, "batch_size": project.batch_size,
+            "lease_seconds": project.lease_seconds,
             "batch_group_field": project.batch_group_field, "gold_share": project.gold_share,
             "consensus_threshold": project.consensus_threshold,
             "min_gold_accuracy": project.min_gold_accuracy,

@@ -16,7 +16,7 @@ from projects.models import Project
 from qa.aggregate import majority_vote
 from qa.metrics import percent_agreement
 from qa.models import Consensus, QARun
-from tasks.models import Annotation, Task
+from tasks.models import Annotation, AnnotationStatus, Task
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,8 @@ def load_labels(session, project_id: int) -> pd.DataFrame:
         .join(Task, Task.id == Annotation.task_id)
         .join(Project, Project.id == Task.project_id)
         .where(Task.project_id == project_id, Task.is_gold.is_(False),
-               Task.annotation_count >= Project.overlap, Annotation.label.is_not(None))
+               Task.annotation_count >= Project.overlap, Annotation.label.is_not(None),
+               Annotation.status == AnnotationStatus.ACCEPTED)
         .order_by(Annotation.task_id, Annotation.annotator_id)).all()
     return pd.DataFrame(rows, columns=["task", "annotator", "label"])
 

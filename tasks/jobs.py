@@ -14,7 +14,7 @@ from sqlalchemy import select
 from accounts.models import User
 from extensions import db, utcnow
 from labelstudio.gateway import Gateway
-from tasks.models import Annotation, Task
+from tasks.models import Annotation, AnnotationStatus, Task
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ def deliver_annotation(annotation_id: int) -> int:
 def redeliver_pending(limit: int = 10000) -> int:
     """Deliver every stored annotation Label Studio does not have yet; return how many."""
     with db.new_session() as session:
-        ids = session.scalars(select(Annotation.id).where(Annotation.ls_annotation_id.is_(None))
+        ids = session.scalars(select(Annotation.id).where(Annotation.ls_annotation_id.is_(None),
+                                                          Annotation.status == AnnotationStatus.ACCEPTED)
                               .order_by(Annotation.id).limit(limit)).all()
     for annotation_id in ids:
         deliver_annotation(annotation_id)

@@ -9,7 +9,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import Base, string_enum, utcnow
@@ -17,7 +17,12 @@ from extensions import Base, string_enum, utcnow
 
 class Task(Base):
     __tablename__ = "task"
-    __table_args__ = (UniqueConstraint("project_id", "content_hash"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "content_hash"),
+        # The pull queue scans only tasks with a free slot, in id order.
+        Index("ix_task_open", "project_id", "id", postgresql_where=text("is_open"),
+              sqlite_where=text("is_open")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # No separate index on project_id: the unique (project_id, content_hash) index leads with it.
@@ -31,13 +36,44 @@ class Task(Base):
     is_gold: Mapped[bool] = mapped_column(default=False)
     gold_answer: Mapped[Any | None] = mapped_column(JSON, default=None)  # never sent to annotators
     source_line: Mapped[int | None] = mapped_column(default=None)  # line in the uploaded file
-    annotation_count: Mapped[int] = mapped_column(default=0)  # accepted annotations, under the lock
+    annotation_count: Mapped[int] = mapped_column(default=0)  # accepted annotations
+    # Accepted annotations plus live leases: never above the job's overlap (conditional UPDATEs).
+    slots_taken: Mapped[int] = mapped_column(default=0)
+    is_open: Mapped[bool] = mapped_column(default=True)  # slots_taken < overlap, kept with it
     ls_task_id: Mapped[int | None] = mapped_column(default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AnnotationStatus(str, enum.Enum):
     ACCEPTED = "accepted"
+    # Submitted after the lease expired and its slot went to someone else: kept, never counted.
+    EXTRA = "extra"
+
+
+class AssignmentStatus(str, enum.Enum):
+    LEASED = "leased"
+    SUBMITTED = "submitted"
+    EXPIRED = "expired"
+    SKIPPED = "skipped"
+
+
+class Assignment(Base):
+    """A task handed to one annotator: a lease on one of its k slots until `expires_at`."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (UniqueConstraint("task_id", "annotator_id"),
+                      Index("ix_assignment_live", "status", "expires_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    status: Mapped[AssignmentStatus] = mapped_column(string_enum(AssignmentStatus),
+                                                     default=AssignmentStatus.LEASED)
+    leased_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    skip_reason: Mapped[str | None] = mapped_column(String(300), default=None)
 
 
 class Annotation(Base):

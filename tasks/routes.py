@@ -1,4 +1,4 @@
-"""Annotator API: ask for the next task, read it, submit an annotation."""
+"""Annotator API: ask for the next task (a lease), read it, renew or skip it, submit an annotation."""
 from __future__ import annotations
 
 from flask import Blueprint, request
@@ -8,8 +8,9 @@ from accounts.models import Role
 from background.queues import enqueue
 from errors import InvalidInput
 from extensions import db
-from tasks import service
+from tasks import distribution, service
 from tasks.jobs import deliver_annotation
+from tasks.models import AnnotationStatus, Task
 
 api = Blueprint("tasks_api", __name__, url_prefix="/api/tasks")
 
@@ -17,18 +18,36 @@ api = Blueprint("tasks_api", __name__, url_prefix="/api/tasks")
 @api.get("/next")
 @requires(Role.ANNOTATOR)
 def next_task():
-    project_id = request.args.get("project_id", type=int)
-    task = service.next_task(db.session, current_user(), project_id)
-    if task is None:
+    lease = distribution.lease_next(db.session, current_user(), request.args.get("project_id", type=int))
+    if lease is None:
+        db.session.commit()
         return {"task": None, "message": "no task is waiting for you"}, 200
-    return {"task": service.task_json(task)}
+    db.session.commit()
+    return {"task": service.task_json(db.session.get(Task, lease.task_id), lease)}
 
 
 @api.get("/<int:task_id>")
 @requires(Role.ANNOTATOR)
 def get_task(task_id: int):
-    task, _project = service.visible_task(db.session, task_id)
-    return service.task_json(task)
+    task, _project, lease = service.assigned_task(db.session, current_user(), task_id)
+    return service.task_json(task, lease)
+
+
+@api.post("/<int:task_id>/lease")
+@requires(Role.ANNOTATOR)
+def renew(task_id: int):
+    lease = distribution.renew(db.session, current_user(), task_id)
+    db.session.commit()
+    return {"task_id": task_id, "expires_at": lease.expires_at.isoformat() + "Z"}
+
+
+@api.post("/<int:task_id>/skip")
+@requires(Role.ANNOTATOR)
+def skip(task_id: int):
+    body = request.get_json(silent=True) or {}
+    distribution.skip(db.session, current_user(), task_id, str(body.get("reason", "")))
+    db.session.commit()
+    return {"task_id": task_id, "status": "skipped"}
 
 
 @api.post("/<int:task_id>/annotations")
@@ -43,7 +62,12 @@ def submit(task_id: int):
     user = current_user()
     annotation = service.submit(db.session, user, task_id, body.get("result"), lead_time)
     db.session.commit()
+    reply = {"id": annotation.id, "task_id": task_id, "label": annotation.label,
+             "status": annotation.status.value}
+    if annotation.status == AnnotationStatus.EXTRA:
+        reply["message"] = "your lease had expired and the task was already complete; kept as extra"
+        return reply, 201
     job = enqueue(db.session, "annotation.deliver", deliver_annotation, annotation.id,
                   queue_name="labelstudio", created_by_id=user.id)
-    return {"id": annotation.id, "task_id": task_id, "label": annotation.label,
-            "delivery_job": job.id}, 201
+    reply["delivery_job"] = job.id
+    return reply, 201

@@ -1,78 +1,86 @@
-"""Handing out tasks and taking submissions, with the overlap rule enforced by the database.
+"""Taking submissions: an annotation is accepted only from the annotator holding the task's lease.
 
-A submission takes a slot with one conditional UPDATE (`annotation_count < overlap`) and inserts
-the annotation under a unique (task, annotator) constraint, in one transaction: under any
-concurrency a task never gets more than k annotations, nor two from the same person, on SQLite
-and PostgreSQL alike.
+Together with `tasks.distribution` this keeps the workforce rules in the database: a task ends
+with at most k accepted annotations from k distinct people, under any concurrency. A submission
+after the lease expired is accepted if a slot is still free, and otherwise kept with the status
+`extra` (never counted, never silently dropped).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accounts.models import User
 from errors import Conflict, NotFound
+from extensions import utcnow
 from projects.label_config import parse
 from projects.models import Project, ProjectStatus
 from tasks import results
-from tasks.models import Annotation, Task
+from tasks.distribution import take_slot
+from tasks.models import Annotation, AnnotationStatus, Assignment, AssignmentStatus, Task
 
 
-def next_task(session: Session, user: User, project_id: int | None = None) -> Task | None:
-    """The first task of an active job still short of its overlap that `user` has not labeled.
-
-    Only tasks already in Label Studio are handed out: their annotations must be deliverable,
-    and an import still under way (or being undone) is never seen."""
-    mine = exists().where(Annotation.task_id == Task.id, Annotation.annotator_id == user.id)
-    query = (select(Task).join(Project, Project.id == Task.project_id)
-             .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold.is_(False),
-                    Task.ls_task_id.is_not(None),
-                    Task.annotation_count < Project.overlap, ~mine)
-             .order_by(Task.id).limit(1))
-    if project_id is not None:
-        query = query.where(Task.project_id == project_id)
-    return session.scalar(query)
-
-
-def visible_task(session: Session, task_id: int) -> tuple[Task, Project]:
-    """A task of an active job, or NotFound (other jobs' data is not shown)."""
-    row = session.execute(select(Task, Project).join(Project, Project.id == Task.project_id)
-                          .where(Task.id == task_id, Project.status == ProjectStatus.ACTIVE)).first()
+def assigned_task(session: Session, user: User, task_id: int) -> tuple[Task, Project, Assignment]:
+    """A task handed to `user` in an active job; NotFound for anything else (no probing)."""
+    row = session.execute(
+        select(Task, Project, Assignment).join(Project, Project.id == Task.project_id)
+        .join(Assignment, (Assignment.task_id == Task.id) & (Assignment.annotator_id == user.id))
+        .where(Task.id == task_id, Project.status == ProjectStatus.ACTIVE)).first()
     if row is None:
-        raise NotFound(f"task {task_id} not found")
-    return row.Task, row.Project
+        raise NotFound(f"task {task_id} not found among your assignments")
+    return row.Task, row.Project, row.Assignment
+
+
+def _claim(session: Session, task: Task, project: Project, lease: Assignment) -> AnnotationStatus:
+    """Turn the caller's lease into an accepted annotation, or `extra` when its slot is gone."""
+    if lease.status == AssignmentStatus.SUBMITTED:
+        raise Conflict(f"you have already annotated task {task.id}")
+    if lease.status == AssignmentStatus.SKIPPED:
+        raise Conflict(f"you skipped task {task.id}; it is no longer yours")
+    held = session.execute(update(Assignment).where(
+        Assignment.id == lease.id, Assignment.status == AssignmentStatus.LEASED)
+        .values(status=AssignmentStatus.SUBMITTED, finished_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if held:  # the slot is ours: count the annotation
+        session.execute(update(Task).where(Task.id == task.id)
+                        .values(annotation_count=Task.annotation_count + 1)
+                        .execution_options(synchronize_session=False))
+        return AnnotationStatus.ACCEPTED
+    # The lease expired and its slot was freed: take a free slot again if there is one.
+    session.execute(update(Assignment).where(Assignment.id == lease.id)
+                    .values(status=AssignmentStatus.SUBMITTED, finished_at=utcnow())
+                    .execution_options(synchronize_session=False))
+    if take_slot(session, task.id, project.overlap, accepted=True):
+        return AnnotationStatus.ACCEPTED
+    return AnnotationStatus.EXTRA
 
 
 def submit(session: Session, user: User, task_id: int, result: Any,
            lead_time: float | None = None) -> Annotation:
-    """Store `user`'s annotation of a task; Conflict if it is full or they already labeled it.
-
-    The caller commits, then queues delivery to Label Studio."""
-    task, project = visible_task(session, task_id)
+    """Store `user`'s annotation of a task they were handed. The caller commits, then queues
+    delivery to Label Studio (extras are kept here only)."""
+    task, project, lease = assigned_task(session, user, task_id)
     config = parse(project.label_config)
     checked = results.validate(config, result)
-    taken = session.execute(update(Task).where(Task.id == task.id,
-                                               Task.annotation_count < project.overlap)
-                            .values(annotation_count=Task.annotation_count + 1)
-                            .execution_options(synchronize_session=False))
-    if taken.rowcount != 1:
-        session.rollback()
-        raise Conflict(f"task {task_id} already has its {project.overlap} annotations")
-    annotation = Annotation(task_id=task.id, annotator_id=user.id, result=checked,
+    status = _claim(session, task, project, lease)
+    annotation = Annotation(task_id=task.id, annotator_id=user.id, result=checked, status=status,
                             label=results.primary_label(config, checked),
                             lead_time=lead_time, guidelines_version=project.guidelines_version)
     session.add(annotation)
     try:
         session.flush()
-    except IntegrityError:
+    except IntegrityError:  # two submits of one lease at once: the first one won
         session.rollback()
         raise Conflict(f"you have already annotated task {task_id}") from None
     return annotation
 
 
-def task_json(task: Task) -> dict[str, Any]:
-    """What an annotator may see of a task: its id, job and data; never gold answers."""
-    return {"id": task.id, "project_id": task.project_id, "data": task.data}
+def task_json(task: Task, lease: Assignment | None = None) -> dict[str, Any]:
+    """What an annotator may see of a task: its id, job, data and lease; never gold answers."""
+    body: dict[str, Any] = {"id": task.id, "project_id": task.project_id, "data": task.data}
+    if lease is not None:
+        body["lease"] = {"status": lease.status.value, "expires_at": lease.expires_at.isoformat() + "Z"}
+    return body

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:08:36.616673
+Create Date: 2026-11-22 03:15:04.302786
 
 """
 from typing import Sequence, Union
@@ -86,6 +86,7 @@ def upgrade() -> None:
     sa.Column('label_config', sa.Text(), nullable=False),
     sa.Column('guidelines_version', sa.Integer(), nullable=False),
     sa.Column('overlap', sa.Integer(), nullable=False),
+    sa.Column('lease_seconds', sa.Integer(), nullable=False),
     sa.Column('batch_size', sa.Integer(), nullable=False),
     sa.Column('batch_group_field', sa.String(length=100), nullable=True),
     sa.Column('gold_share', sa.Float(), nullable=False),
@@ -210,6 +211,8 @@ def upgrade() -> None:
     sa.Column('gold_answer', sa.JSON(), nullable=True),
     sa.Column('source_line', sa.Integer(), nullable=True),
     sa.Column('annotation_count', sa.Integer(), nullable=False),
+    sa.Column('slots_taken', sa.Integer(), nullable=False),
+    sa.Column('is_open', sa.Boolean(), nullable=False),
     sa.Column('ls_task_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], name=op.f('fk_task_batch_id_batch'), ondelete='SET NULL'),
@@ -220,6 +223,7 @@ def upgrade() -> None:
     with op.batch_alter_table('task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_task_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_task_ls_task_id'), ['ls_task_id'], unique=False)
+        batch_op.create_index('ix_task_open', ['project_id', 'id'], unique=False, postgresql_where=sa.text('is_open'), sqlite_where=sa.text('is_open'))
 
     op.create_table('annotation',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -229,7 +233,7 @@ def upgrade() -> None:
     sa.Column('label', sa.String(length=200), nullable=True),
     sa.Column('lead_time', sa.Float(), nullable=True),
     sa.Column('guidelines_version', sa.Integer(), nullable=False),
-    sa.Column('status', sa.Enum('accepted', name='annotationstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('status', sa.Enum('accepted', 'extra', name='annotationstatus', native_enum=False, length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('ls_annotation_id', sa.Integer(), nullable=True),
     sa.Column('delivered_at', sa.DateTime(), nullable=True),
@@ -242,6 +246,26 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_annotation_annotator_id'), ['annotator_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_annotation_task_id'), ['task_id'], unique=False)
         batch_op.create_index('ix_annotation_undelivered', ['ls_annotation_id'], unique=False)
+
+    op.create_table('assignment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('annotator_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('leased', 'submitted', 'expired', 'skipped', name='assignmentstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('leased_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('skip_reason', sa.String(length=300), nullable=True),
+    sa.ForeignKeyConstraint(['annotator_id'], ['user.id'], name=op.f('fk_assignment_annotator_id_user')),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_assignment_project_id_project'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_assignment_task_id_task'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_assignment')),
+    sa.UniqueConstraint('task_id', 'annotator_id', name=op.f('uq_assignment_task_id_annotator_id'))
+    )
+    with op.batch_alter_table('assignment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_assignment_annotator_id'), ['annotator_id'], unique=False)
+        batch_op.create_index('ix_assignment_live', ['status', 'expires_at'], unique=False)
 
     op.create_table('consensus',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -290,6 +314,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_consensus_run_id'))
 
     op.drop_table('consensus')
+    with op.batch_alter_table('assignment', schema=None) as batch_op:
+        batch_op.drop_index('ix_assignment_live')
+        batch_op.drop_index(batch_op.f('ix_assignment_annotator_id'))
+
+    op.drop_table('assignment')
     with op.batch_alter_table('annotation', schema=None) as batch_op:
         batch_op.drop_index('ix_annotation_undelivered')
         batch_op.drop_index(batch_op.f('ix_annotation_task_id'))
@@ -297,6 +326,7 @@ def downgrade() -> None:
 
     op.drop_table('annotation')
     with op.batch_alter_table('task', schema=None) as batch_op:
+        batch_op.drop_index('ix_task_open', postgresql_where=sa.text('is_open'), sqlite_where=sa.text('is_open'))
         batch_op.drop_index(batch_op.f('ix_task_ls_task_id'))
         batch_op.drop_index(batch_op.f('ix_task_batch_id'))
 

@@ -86,42 +86,92 @@ def test_buyer_gets_exactly_the_agreed_items(slice_result, live_platform, people
         assert stranger.get("/api/exports")["datasets"] == []
 
 
-def test_concurrent_submissions_never_exceed_overlap_on_postgresql(live_platform, pg_app):
-    """Many annotators race for one task over real HTTP: exactly k win, one each."""
-    from accounts.service import create_user, issue_token
+def _annotator_tokens(pg_app, count: int, tag: str) -> list[tuple[int, str]]:
+    """(user id, token) for `count` new annotators (no password: they only use tokens)."""
+    from accounts.models import Role, User
+    from accounts.service import issue_token
+
+    with pg_app.app_context():
+        users = [User(username=f"{tag}-{i}", email=f"{tag}-{i}@it.test", role=Role.ANNOTATOR,
+                      display_name=f"{tag}-{i}", password_hash="!") for i in range(count)]
+        db.session.add_all(users)
+        db.session.flush()
+        tokens = [(u.id, issue_token(db.session, u)) for u in users]
+        db.session.commit()
+    return tokens
+
+
+CHOICE = {"result": [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["甲"]}}]}
+
+
+def test_racing_for_one_task_gives_exactly_k_leases(live_platform, pg_app):
+    """Many annotators ask for the same last task at once over real HTTP: exactly k get it."""
+    with Client(live_platform, *_new_manager(pg_app)) as manager:
+        project = _project_with_tasks(manager, 1)
+    racers = _annotator_tokens(pg_app, 24, f"racer{project['id']}")
+
+    def race(token: str) -> tuple[int | None, int, int]:
+        with httpx.Client(base_url=live_platform, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
+            task = http.get("/api/tasks/next", params={"project_id": project["id"]}).json()["task"]
+            if task is None:
+                return None, 0, 0
+            first = http.post(f"/api/tasks/{task['id']}/annotations", json=CHOICE).status_code
+            second = http.post(f"/api/tasks/{task['id']}/annotations", json=CHOICE).status_code
+            return task["id"], first, second
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        outcomes = list(pool.map(race, [token for _, token in racers]))
+    winners = [o for o in outcomes if o[0] is not None]
+    assert len(winners) == 3 and all(o[1:] == (201, 409) for o in winners)
+    with pg_app.app_context():
+        task = db.session.scalar(select(Task).where(Task.project_id == project["id"]))
+        annotators = db.session.scalars(select(Annotation.annotator_id).where(Annotation.task_id == task.id)).all()
+        assert len(annotators) == len(set(annotators)) == 3
+        assert (task.annotation_count, task.slots_taken, task.is_open) == (3, 3, False)
+
+
+def test_200_annotators_pull_and_submit_at_once(live_platform, pg_app):
+    """The issue's proof: 200 annotators work a job concurrently on PostgreSQL; every task ends
+    with exactly k accepted annotations from k distinct annotators, each holding the lease."""
+    from tasks.models import Assignment, AssignmentStatus
 
     with Client(live_platform, *_new_manager(pg_app)) as manager:
-        project = _one_task_project(manager)
+        project = _project_with_tasks(manager, 60)
+    people = _annotator_tokens(pg_app, 200, f"crowd{project['id']}")
+
+    def work(token: str) -> int:
+        done = 0
+        with httpx.Client(base_url=live_platform, timeout=120, headers={"Authorization": f"Bearer {token}"}) as http:
+            while (task := http.get("/api/tasks/next", params={"project_id": project["id"]}).json()["task"]):
+                reply = http.post(f"/api/tasks/{task['id']}/annotations", json=CHOICE)
+                assert reply.status_code == 201 and reply.json()["status"] == "accepted", reply.text
+                done += 1
+        return done
+
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        submitted = sum(pool.map(work, [token for _, token in people]))
+    assert submitted == 60 * 3
     with pg_app.app_context():
-        task_id = db.session.scalar(select(Task.id).where(Task.project_id == project["id"]))
-        tokens = []
-        for i in range(24):
-            user = create_user(db.session, f"racer{i}-{project['id']}", f"racer{i}-{project['id']}@it.test",
-                               "racer-password", "annotator")
-            tokens.append(issue_token(db.session, user))
-        db.session.commit()
-    body = {"result": [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["甲"]}}]}
-
-    def submit(token: str) -> int:
-        with httpx.Client(base_url=live_platform, timeout=60) as http:
-            return http.post(f"/api/tasks/{task_id}/annotations", json=body,
-                             headers={"Authorization": f"Bearer {token}"}).status_code
-
-    # Every racer twice (the same person racing themself too), all at once.
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        codes = list(pool.map(submit, tokens + tokens))
-    assert codes.count(201) == 3 and codes.count(409) == len(codes) - 3
-    with pg_app.app_context():
-        annotators = db.session.scalars(select(Annotation.annotator_id).where(Annotation.task_id == task_id)).all()
-        assert len(annotators) == len(set(annotators)) == 3
-        assert db.session.get(Task, task_id).annotation_count == 3
+        tasks = db.session.scalars(select(Task).where(Task.project_id == project["id"])).all()
+        assert all((t.annotation_count, t.slots_taken) == (3, 3) for t in tasks)
+        rows = db.session.execute(select(Annotation.task_id, Annotation.annotator_id, Assignment.status)
+                                  .join(Task, Task.id == Annotation.task_id)
+                                  .outerjoin(Assignment, (Assignment.task_id == Annotation.task_id)
+                                             & (Assignment.annotator_id == Annotation.annotator_id))
+                                  .where(Task.project_id == project["id"])).all()
+        assert len(rows) == 180 and len({(r[0], r[1]) for r in rows}) == 180
+        assert all(r[2] == AssignmentStatus.SUBMITTED for r in rows)  # none from an unassigned person
+        live = db.session.scalars(select(Assignment).where(Assignment.project_id == project["id"],
+                                                           Assignment.status == AssignmentStatus.LEASED)).all()
+        assert live == []
 
 
-def _one_task_project(manager: Client) -> dict:
+def _project_with_tasks(manager: Client, count: int) -> dict:
     project = manager.post("/api/projects", json={"title": "并发测试", "overlap": 3, "template": {
         "type": "text_classification", "choices": ["甲", "乙"]}})
+    rows = "text\n" + "".join(f"并发任务{i}\n" for i in range(count))
     upload = manager.post(f"/api/projects/{project['id']}/uploads",
-                          files={"file": ("one.csv", "text\n同一条任务\n".encode(), "text/csv")})
+                          files={"file": ("tasks.csv", rows.encode(), "text/csv")})
     manager.wait(upload["job"]["id"])
     manager.wait(manager.post(f"/api/projects/{project['id']}/publish")["job"]["id"])
     return project

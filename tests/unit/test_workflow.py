@@ -12,7 +12,7 @@ from background.models import JobRecord
 from demo.samples import DEPARTMENTS, questions_csv
 from extensions import db
 from tasks.jobs import redeliver_pending
-from tasks.models import Annotation
+from tasks.models import Annotation, Task
 
 CHOICES = list(DEPARTMENTS)
 
@@ -102,18 +102,26 @@ def test_publish_pushes_tasks_once(manager, fake_ls):
 def test_overlap_and_one_annotation_per_person(api_as, manager, fake_ls):
     project = published_project(manager, items=1, overlap=2)
     annotators = [api_as(Role.ANNOTATOR)[1] for _ in range(3)]
-    task = annotators[0].get("/api/tasks/next", query_string={"project_id": project["id"]}).json["task"]
-    assert "gold_answer" not in task
-    first = annotators[0].post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[0])})
-    assert first.status_code == 201
-    twice = annotators[0].post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[1])})
+    first = annotators[0].get("/api/tasks/next", query_string={"project_id": project["id"]}).json["task"]
+    assert "gold_answer" not in first and first["lease"]["status"] == "leased"
+    again = annotators[0].get("/api/tasks/next").json["task"]
+    assert again["id"] == first["id"]  # asking again returns the lease already held
+    second = annotators[1].get("/api/tasks/next").json["task"]
+    assert second["id"] == first["id"]
+    assert annotators[2].get("/api/tasks/next").json["task"] is None  # both slots are leased
+    assert annotators[2].get(f"/api/tasks/{first['id']}").status_code == 404  # not theirs to see
+    stranger = annotators[2].post(f"/api/tasks/{first['id']}/annotations", json={"result": choice(CHOICES[0])})
+    assert stranger.status_code == 404
+    ok = annotators[0].post(f"/api/tasks/{first['id']}/annotations", json={"result": choice(CHOICES[0])})
+    assert ok.status_code == 201 and ok.json["status"] == "accepted"
+    twice = annotators[0].post(f"/api/tasks/{first['id']}/annotations", json={"result": choice(CHOICES[1])})
     assert twice.status_code == 409 and "already annotated" in twice.json["message"]
     assert annotators[0].get("/api/tasks/next").json["task"] is None
-    assert annotators[1].post(f"/api/tasks/{task['id']}/annotations",
+    assert annotators[1].post(f"/api/tasks/{first['id']}/annotations",
                               json={"result": choice(CHOICES[0])}).status_code == 201
-    full = annotators[2].post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[0])})
-    assert full.status_code == 409 and "already has its 2 annotations" in full.json["message"]
     assert db.session.query(Annotation).count() == 2
+    task = db.session.get(Task, first["id"])
+    assert (task.annotation_count, task.slots_taken, task.is_open) == (2, 2, False)
 
 
 def test_submission_is_checked_against_the_config(api_as, manager, fake_ls):

@@ -1,0 +1,143 @@
+"""Handing out work: the pull queue, with leases on the task's k slots.
+
+An annotator asks for work and gets a lease on the first open task they may label: one of its k
+slots is reserved for them until the lease expires (the workspace renews it while they work).
+Slots are counted on the task row (`slots_taken` = accepted annotations + live leases) and only
+ever taken by a conditional UPDATE, so no task is handed to more than k people at once and none
+gets more than k accepted annotations. On PostgreSQL concurrent callers pick candidates with
+`FOR UPDATE SKIP LOCKED`, so 200 annotators asking at once do not queue behind one row.
+Expired leases are swept (at most every few seconds, under a Redis lock) and their slots freed.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from accounts.models import User
+from errors import Conflict, InvalidInput
+from extensions import redis_connection, utcnow
+from projects.models import Project, ProjectStatus
+from tasks.models import Assignment, AssignmentStatus, Task
+
+logger = logging.getLogger(__name__)
+SWEEP_EVERY_SECONDS = 5
+ATTEMPTS = 8  # candidates tried before answering "nothing for you now" (SQLite races)
+
+
+def take_slot(session: Session, task_id: int, overlap: int, *, accepted: bool = False) -> bool:
+    """Reserve one of the task's slots if one is free (and count an accepted annotation)."""
+    values = {"slots_taken": Task.slots_taken + 1, "is_open": Task.slots_taken + 1 < overlap}
+    if accepted:
+        values["annotation_count"] = Task.annotation_count + 1
+    taken = session.execute(update(Task).where(Task.id == task_id, Task.slots_taken < overlap)
+                            .values(**values).execution_options(synchronize_session=False))
+    return taken.rowcount == 1
+
+
+def free_slot(session: Session, task_id: int) -> None:
+    session.execute(update(Task).where(Task.id == task_id)
+                    .values(slots_taken=Task.slots_taken - 1, is_open=True)
+                    .execution_options(synchronize_session=False))
+
+
+def live_lease(session: Session, user: User, project_id: int | None) -> Assignment | None:
+    query = select(Assignment).where(Assignment.annotator_id == user.id,
+                                     Assignment.status == AssignmentStatus.LEASED,
+                                     Assignment.expires_at > utcnow())
+    if project_id is not None:
+        query = query.where(Assignment.project_id == project_id)
+    return session.scalar(query.order_by(Assignment.id).limit(1))
+
+
+def _candidate(session: Session, user: User, project_id: int | None) -> tuple[int, Project] | None:
+    mine = exists().where(Assignment.task_id == Task.id, Assignment.annotator_id == user.id)
+    query = (select(Task.id, Project).join(Project, Project.id == Task.project_id)
+             .where(Task.is_open.is_(True), Project.status == ProjectStatus.ACTIVE,
+                    Task.is_gold.is_(False), Task.ls_task_id.is_not(None), ~mine)
+             .order_by(Task.id).limit(1))
+    if project_id is not None:
+        query = query.where(Task.project_id == project_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Task)
+    row = session.execute(query).first()
+    return (row[0], row[1]) if row else None
+
+
+def lease_next(session: Session, user: User, project_id: int | None = None) -> Assignment | None:
+    """The caller's live lease if they hold one, else a new lease on the next task for them."""
+    sweep_if_due(session)
+    held = live_lease(session, user, project_id)
+    if held is not None:
+        return held
+    for _ in range(ATTEMPTS):
+        found = _candidate(session, user, project_id)
+        if found is None:
+            return None
+        task_id, project = found
+        if not take_slot(session, task_id, project.overlap):
+            session.rollback()  # someone took the last slot between our read and write
+            continue
+        now = utcnow()
+        lease = Assignment(task_id=task_id, annotator_id=user.id, project_id=project.id,
+                           leased_at=now, expires_at=now + timedelta(seconds=project.lease_seconds))
+        session.add(lease)
+        try:
+            session.flush()
+        except IntegrityError:  # the same person asked twice at once: keep one lease
+            session.rollback()
+            continue
+        return lease
+    return None
+
+
+def renew(session: Session, user: User, task_id: int) -> Assignment:
+    """Extend the caller's live lease on a task (the workspace calls this while they work)."""
+    lease = session.scalar(select(Assignment).where(
+        Assignment.task_id == task_id, Assignment.annotator_id == user.id,
+        Assignment.status == AssignmentStatus.LEASED))
+    if lease is None:
+        raise Conflict(f"you hold no lease on task {task_id} (it expired or was finished)")
+    project = session.get(Project, lease.project_id)
+    lease.expires_at = utcnow() + timedelta(seconds=project.lease_seconds)
+    return lease
+
+
+def skip(session: Session, user: User, task_id: int, reason: str) -> Assignment:
+    """Give a leased task back, with a reason; it is not offered to this person again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("reason: say why the task is skipped (e.g. unreadable, not my field)")
+    done = session.execute(update(Assignment).where(
+        Assignment.task_id == task_id, Assignment.annotator_id == user.id,
+        Assignment.status == AssignmentStatus.LEASED)
+        .values(status=AssignmentStatus.SKIPPED, skip_reason=reason[:300], finished_at=utcnow())
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise Conflict(f"you hold no lease on task {task_id}")
+    free_slot(session, task_id)
+    return session.scalar(select(Assignment).where(Assignment.task_id == task_id,
+                                                   Assignment.annotator_id == user.id))
+
+
+def expire_leases(session: Session) -> int:
+    """Mark leases past their time expired and free their slots; return how many."""
+    task_ids = session.scalars(update(Assignment).where(
+        Assignment.status == AssignmentStatus.LEASED, Assignment.expires_at < utcnow())
+        .values(status=AssignmentStatus.EXPIRED, finished_at=utcnow())
+        .returning(Assignment.task_id).execution_options(synchronize_session=False)).all()
+    for task_id in task_ids:
+        free_slot(session, task_id)
+    if task_ids:
+        logger.info("event=leases_expired count=%s", len(task_ids))
+    return len(task_ids)
+
+
+def sweep_if_due(session: Session) -> None:
+    """Expire old leases at most every few seconds across all processes (a Redis lock)."""
+    if redis_connection().set("qianling:lease-sweep", "1", nx=True, ex=SWEEP_EVERY_SECONDS):
+        expire_leases(session)
+        session.commit()

@@ -1,0 +1,93 @@
+"""The pull queue's leases: expiry frees the slot, late submits are handled explicitly, skips
+and renewals work, and a raised overlap reopens tasks."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from accounts.models import Role
+from extensions import db, utcnow
+from tasks.distribution import expire_leases
+from tasks.models import Annotation, Assignment, Task
+from tests.unit.test_workflow import CHOICES, choice, published_project
+
+
+@pytest.fixture
+def manager(api_as):
+    return api_as(Role.MANAGER)[1]
+
+
+def _age_leases() -> None:
+    db.session.execute(update(Assignment).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+
+
+def test_an_expired_lease_frees_its_slot_and_a_late_submit_becomes_extra(api_as, manager, fake_ls):
+    project = published_project(manager, items=1, overlap=1)
+    _, slow = api_as(Role.ANNOTATOR)
+    _, fast = api_as(Role.ANNOTATOR)
+    task = slow.get("/api/tasks/next").json["task"]
+    assert fast.get("/api/tasks/next").json["task"] is None
+    _age_leases()
+    assert expire_leases(db.session) == 1
+    db.session.commit()
+    taken = fast.get("/api/tasks/next").json["task"]
+    assert taken["id"] == task["id"]
+    assert fast.post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[0])}).json["status"] == "accepted"
+    late = slow.post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[1])})
+    assert late.status_code == 201 and late.json["status"] == "extra" and "expired" in late.json["message"]
+    row = db.session.get(Task, task["id"])
+    assert (row.annotation_count, row.slots_taken) == (1, 1)
+    statuses = sorted(a.status.value for a in db.session.scalars(select(Annotation)))
+    assert statuses == ["accepted", "extra"]
+    assert project["overlap"] == 1
+
+
+def test_a_late_submit_is_accepted_while_the_slot_is_still_free(api_as, manager, fake_ls):
+    published_project(manager, items=1, overlap=1)
+    _, slow = api_as(Role.ANNOTATOR)
+    task = slow.get("/api/tasks/next").json["task"]
+    _age_leases()
+    expire_leases(db.session)
+    db.session.commit()
+    late = slow.post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[1])})
+    assert late.json["status"] == "accepted"
+    assert db.session.get(Task, task["id"]).slots_taken == 1
+
+
+def test_skip_needs_a_reason_and_frees_the_slot_for_someone_else(api_as, manager, fake_ls):
+    published_project(manager, items=1, overlap=1)
+    _, first = api_as(Role.ANNOTATOR)
+    _, second = api_as(Role.ANNOTATOR)
+    task = first.get("/api/tasks/next").json["task"]
+    assert first.post(f"/api/tasks/{task['id']}/skip", json={}).status_code == 422
+    assert first.post(f"/api/tasks/{task['id']}/skip", json={"reason": "字迹不清"}).status_code == 200
+    assert first.get("/api/tasks/next").json["task"] is None  # not offered to them again
+    assert second.get("/api/tasks/next").json["task"]["id"] == task["id"]
+    refused = first.post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[0])})
+    assert refused.status_code == 409 and "skipped" in refused.json["message"]
+
+
+def test_renew_extends_a_live_lease_only(api_as, manager, fake_ls):
+    published_project(manager, items=1)
+    _, annotator = api_as(Role.ANNOTATOR)
+    task = annotator.get("/api/tasks/next").json["task"]
+    renewed = annotator.post(f"/api/tasks/{task['id']}/lease")
+    assert renewed.status_code == 200 and renewed.json["expires_at"] >= task["lease"]["expires_at"]
+    _age_leases()
+    expire_leases(db.session)
+    db.session.commit()
+    assert annotator.post(f"/api/tasks/{task['id']}/lease").status_code == 409
+
+
+def test_raising_the_overlap_reopens_full_tasks(api_as, manager, fake_ls):
+    project = published_project(manager, items=1, overlap=1)
+    _, one = api_as(Role.ANNOTATOR)
+    _, two = api_as(Role.ANNOTATOR)
+    task = one.get("/api/tasks/next").json["task"]
+    one.post(f"/api/tasks/{task['id']}/annotations", json={"result": choice(CHOICES[0])})
+    assert two.get("/api/tasks/next").json["task"] is None
+    manager.patch(f"/api/projects/{project['id']}", json={"overlap": 2})
+    assert two.get("/api/tasks/next").json["task"]["id"] == task["id"]
