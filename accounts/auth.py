@@ -59,11 +59,12 @@ def _load_user() -> None:
     g.user, g.via_token = None, False
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        g.user = user_for_token(db.session, header[7:].strip())
+        g.user, touched = user_for_token(db.session, header[7:].strip())
         g.via_token = True
         if g.user is None:
             raise Unauthenticated("the API token is unknown or revoked")
-        db.session.commit()  # keeps the throttled last-used stamp
+        if touched:
+            db.session.commit()  # keeps the throttled last-used stamp
         return
     if header:  # other schemes (Basic) carry credentials for one endpoint, never a session
         return

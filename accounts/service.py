@@ -82,16 +82,18 @@ def issue_token(session: Session, user: User, name: str = "") -> str:
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user a live token belongs to, or None."""
+def user_for_token(session: Session, token: str) -> tuple[User | None, bool]:
+    """The active user a live token belongs to (or None), and whether its last-used stamp
+    changed (the caller commits then). One query: this runs before every API call."""
     if not token.startswith(TOKEN_PREFIX):
-        return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token),
-                                                ApiToken.revoked_at.is_(None)))
-    if row is None or not row.user.is_active:
-        return None
+        return None, False
+    row = session.execute(select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(
+        ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None), User.is_active.is_(True))).first()
+    if row is None:
+        return None, False
     now = utcnow()
     # Recorded at most every few minutes: a write on every API call would cost the hot paths.
-    if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_INTERVAL:
-        row.last_used_at = now
-    return row.user
+    if row.ApiToken.last_used_at is None or now - row.ApiToken.last_used_at > TOKEN_TOUCH_INTERVAL:
+        row.ApiToken.last_used_at = now
+        return row.User, True
+    return row.User, False

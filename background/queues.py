@@ -62,6 +62,15 @@ def submit(record: JobRecord) -> None:
               ttl=7 * 86400, retry=RETRY)
 
 
+def enqueue_tracked_by_row(queue_name: str, func: Callable[..., Any], *args: Any, job_id: str) -> None:
+    """Queue idempotent work whose own database row already says whether it is done (an
+    annotation awaiting delivery): no job record, so the hot path writes nothing extra. A sweep
+    over those rows re-queues anything Redis lost."""
+    queue(queue_name).enqueue(f"{func.__module__}.{func.__qualname__}", *args, job_id=job_id,
+                              job_timeout=QUEUES[queue_name]["timeout"], result_ttl=3600,
+                              failure_ttl=7 * 86400, ttl=7 * 86400, retry=RETRY)
+
+
 def requeue_unfinished(session: Session) -> int:
     """Submit again every record not yet finished or failed (e.g. after Redis lost its data)."""
     from sqlalchemy import select

@@ -53,9 +53,9 @@ def live_lease(session: Session, user: User, project_id: int | None) -> Assignme
     return session.scalar(query.order_by(Assignment.id).limit(1))
 
 
-def _candidate(session: Session, user: User, project_id: int | None) -> tuple[int, Project] | None:
+def _candidate(session: Session, user: User, project_id: int | None) -> tuple[Task, Project] | None:
     mine = exists().where(Assignment.task_id == Task.id, Assignment.annotator_id == user.id)
-    query = (select(Task.id, Project).join(Project, Project.id == Task.project_id)
+    query = (select(Task, Project).join(Project, Project.id == Task.project_id)
              .where(Task.is_open.is_(True), Project.status == ProjectStatus.ACTIVE,
                     Task.is_gold.is_(False), Task.ls_task_id.is_not(None), ~mine)
              .order_by(Task.id).limit(1))
@@ -77,7 +77,8 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> A
         found = _candidate(session, user, project_id)
         if found is None:
             return None
-        task_id, project = found
+        task, project = found
+        task_id = task.id
         if not take_slot(session, task_id, project.overlap):
             session.rollback()  # someone took the last slot between our read and write
             continue

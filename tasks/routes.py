@@ -5,7 +5,7 @@ from flask import Blueprint, request
 
 from accounts.auth import current_user, requires
 from accounts.models import Role
-from background.queues import enqueue
+from background.queues import enqueue_tracked_by_row
 from errors import InvalidInput
 from extensions import db
 from tasks import distribution, service
@@ -67,7 +67,6 @@ def submit(task_id: int):
     if annotation.status == AnnotationStatus.EXTRA:
         reply["message"] = "your lease had expired and the task was already complete; kept as extra"
         return reply, 201
-    job = enqueue(db.session, "annotation.deliver", deliver_annotation, annotation.id,
-                  queue_name="labelstudio", created_by_id=user.id)
-    reply["delivery_job"] = job.id
+    enqueue_tracked_by_row("labelstudio", deliver_annotation, annotation.id,
+                           job_id=f"deliver-annotation-{annotation.id}")
     return reply, 201

@@ -1,0 +1,187 @@
+"""Benchmark: next task + submit, as annotators do it, on PostgreSQL, beside Label Studio's own
+`GET /api/projects/{id}/next` + annotation POST on the same data, in the same run.
+
+Run from the repository root (PostgreSQL on 127.0.0.1:5432 where user postgres may create
+databases, as on the development machines):
+    .venv/bin/python bench/distribution_bench.py [--annotators 50 200] [--seconds 20] [--tasks 4000]
+
+It starts its own Redis, Label Studio and our web app (gunicorn, 3 workers x 8 threads), imports
+and publishes one text-classification job of --tasks items (overlap 3), then for each concurrency
+level runs that many simulated annotators for --seconds: each loops "next task" then "submit".
+Against Label Studio the same loop uses its `next` endpoint and annotation POST (one token for
+all simulated annotators: Label Studio's open-source edition gives no way to get other users'
+tokens). The load generator is asyncio + httpx in this process and shares the 2 cores with the
+servers; the RQ worker is not running, so Label Studio deliveries queue up (our submit stores the
+annotation and enqueues its delivery: that is the request path measured).
+Anchors (issue #4): p99 < 50 ms at 200 annotators, and more cycles/s than Label Studio
+(measured elsewhere on PostgreSQL + gunicorn: ~7.5 cycles/s flat, p99 20 s at 200).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+WEB_PORT, LS_PORT, REDIS_PORT = 5090, 8483, 6483
+CHOICE = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["甲"]}}]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def _ours(http: httpx.AsyncClient, project_id: int, lat: list[float]) -> bool:
+    t0 = time.perf_counter()
+    task = (await http.get("/api/tasks/next", params={"project_id": project_id})).json()["task"]
+    lat.append(time.perf_counter() - t0)
+    if task is None:
+        return False
+    t0 = time.perf_counter()
+    reply = await http.post(f"/api/tasks/{task['id']}/annotations", json={"result": CHOICE, "lead_time": 5})
+    lat.append(time.perf_counter() - t0)
+    return reply.status_code == 201
+
+
+async def _label_studio(http: httpx.AsyncClient, project_id: int, lat: list[float]) -> bool:
+    t0 = time.perf_counter()
+    reply = await http.get(f"/api/projects/{project_id}/next")
+    lat.append(time.perf_counter() - t0)
+    if reply.status_code != 200:
+        return False
+    t0 = time.perf_counter()
+    done = await http.post(f"/api/tasks/{reply.json()['id']}/annotations/",
+                           json={"result": CHOICE, "lead_time": 5})
+    lat.append(time.perf_counter() - t0)
+    return done.status_code == 201
+
+
+async def run_level(cycle, base_url: str, tokens: list[str], project_id: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    cycles = errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def annotator(token: str) -> None:
+        nonlocal cycles, errors
+        headers = {"Authorization": token}
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
+            while time.monotonic() < deadline:
+                try:
+                    ok = await cycle(http, project_id, latencies)
+                except httpx.HTTPError:
+                    ok = False
+                cycles += ok
+                errors += not ok
+                if not ok:
+                    await asyncio.sleep(0.05)
+
+    started = time.monotonic()
+    await asyncio.gather(*(annotator(t) for t in tokens))
+    elapsed = time.monotonic() - started
+    return {"cycles_per_s": cycles / elapsed, "p50_ms": 1000 * percentile(latencies, 0.50),
+            "p99_ms": 1000 * percentile(latencies, 0.99), "requests": len(latencies), "errors": errors}
+
+
+def setup(tasks: int, annotators: int):
+    """Start the services, create the job and the annotators; return what the load needs."""
+    from ops import procs, services
+    from ops.procs import RUN
+    from ops.secrets import load
+
+    secrets = load()
+    redis_url = services.start_redis("bench-redis", REDIS_PORT)
+    ls_url = services.start_label_studio("bench-labelstudio-dist", LS_PORT, RUN / "ls-bench-dist", secrets)
+    db_url = fresh_database()
+    env = services.app_env({"QIANLING_SECRET_KEY": secrets["QIANLING_SECRET_KEY"], "DATABASE_URL": db_url,
+                            "REDIS_URL": redis_url, "LABEL_STUDIO_URL": ls_url,
+                            "LABEL_STUDIO_TOKEN": secrets["LABEL_STUDIO_TOKEN"],
+                            "QIANLING_DATA_DIR": str(RUN / "bench-dist-data")})
+    project_id, ls_project, tokens = seed(env, tasks, annotators)
+    web = services.start_web("bench-web", WEB_PORT, env, workers=3)
+    return web, ls_url, secrets["LABEL_STUDIO_TOKEN"], project_id, ls_project, tokens, procs
+
+
+def fresh_database() -> str:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS qianling_bench_dist WITH (FORCE)"))
+        conn.execute(text("CREATE DATABASE qianling_bench_dist"))
+    admin.dispose()
+    url = "postgresql+psycopg://postgres@127.0.0.1/qianling_bench_dist"
+    from schema import upgrade
+    upgrade(url)
+    return url
+
+
+def seed(env: dict[str, str], tasks: int, annotators: int) -> tuple[int, int, list[str]]:
+    import io
+    import os
+
+    os.environ.update(env)
+    from accounts.models import Role, User
+    from accounts.service import create_user, issue_token
+    from app import create_app
+    from extensions import db
+    from projects import imports, jobs, service
+
+    app = create_app({"QUEUE_ASYNC": False})
+    with app.app_context():
+        manager = create_user(db.session, "bench-manager", "m@bench.local", "bench-password", "manager")
+        project = service.create_project(db.session, manager, {
+            "title": "分发基准 distribution bench", "overlap": 3,
+            "template": {"type": "text_classification", "choices": ["甲", "乙"]}})
+        db.session.commit()
+        rows = "text\n" + "".join(f"基准任务 {i}\n" for i in range(tasks))
+        imports.receive(db.session, manager, project, io.BytesIO(rows.encode()), "bench.csv")
+        jobs.publish_to_label_studio(project.id)
+        db.session.refresh(project)
+        users = [User(username=f"ann{i}", email=f"ann{i}@bench.local", role=Role.ANNOTATOR,
+                      display_name=f"ann{i}", password_hash="!") for i in range(annotators)]
+        db.session.add_all(users)
+        db.session.flush()
+        tokens = [f"Bearer {issue_token(db.session, u)}" for u in users]
+        db.session.commit()
+        return project.id, project.ls_project_id, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--annotators", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--tasks", type=int, default=4000)
+    parser.add_argument("--skip-label-studio", action="store_true")
+    args = parser.parse_args()
+    web, ls_url, ls_token, project_id, ls_project, tokens, procs = setup(args.tasks, max(args.annotators))
+    try:
+        print(f"{'system':<30} {'annotators':>10} {'cycles/s':>9} {'p50 ms':>8} {'p99 ms':>9} "
+              f"{'requests':>9} {'errors':>7}")
+        for level in args.annotators:
+            ours = asyncio.run(run_level(_ours, web, tokens[:level], project_id, args.seconds))
+            show("Qianling next+submit (PG)", level, ours)
+            if not args.skip_label_studio:
+                theirs = asyncio.run(run_level(_label_studio, ls_url, [f"Token {ls_token}"] * level,
+                                               ls_project, args.seconds))
+                show("Label Studio next+annotate", level, theirs)
+        print("\nanchors: p99 < 50 ms at 200 annotators; more cycles/s than Label Studio "
+              "(Label Studio on PostgreSQL + gunicorn, measured elsewhere: ~7.5 cycles/s, p99 20 s at 200)")
+    finally:
+        for name in ("bench-web", "bench-labelstudio-dist", "bench-redis"):
+            procs.stop(name)
+
+
+def show(name: str, level: int, figures: dict) -> None:
+    print(f"{name:<30} {level:>10} {figures['cycles_per_s']:>9.1f} {figures['p50_ms']:>8.1f} "
+          f"{figures['p99_ms']:>9.1f} {figures['requests']:>9} {figures['errors']:>7}")
+
+
+if __name__ == "__main__":
+    main()
