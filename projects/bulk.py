@@ -19,15 +19,14 @@ COLUMNS = ("project_id", "batch_id", "upload_id", "data", "content_hash", "is_go
            "source_line", "annotation_count", "slots_taken", "is_open", "created_at")
 
 
-def _json(value: Any) -> str | None:
+def to_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def insert_tasks(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert task rows (dicts with COLUMNS' keys; `data` and `gold_answer` as Python values)."""
-    if not rows:
+def insert_tasks(session: Session, values: Sequence[tuple[Any, ...]]) -> None:
+    """Insert task rows: tuples in COLUMNS' order, `data` and `gold_answer` already JSON text."""
+    if not values:
         return
-    values = [tuple(_json(r[c]) if c in ("data", "gold_answer") else r[c] for c in COLUMNS) for r in rows]
     connection = session.connection()
     dbapi = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":

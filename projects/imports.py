@@ -29,7 +29,7 @@ from errors import Conflict, InvalidInput
 from extensions import db, utcnow
 from projects import label_config
 from projects.batches import Batcher, recount_batches
-from projects.bulk import insert_tasks, known_hashes
+from projects.bulk import insert_tasks, known_hashes, to_json
 from projects.intake import IntakeError, Item, RowError, detect_format, read_items
 from projects.media import MediaStore, read_zip
 from projects.models import Project, ProjectStatus, Upload, UploadPhase
@@ -164,18 +164,15 @@ def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, chunk: lis
             first[item.content_hash] = item
     known = known_hashes(session, upload.project_id, list(first))
     repeats += [item.line for h, item in first.items() if h in known]
-    now = utcnow()
-    rows = [{"project_id": upload.project_id, "upload_id": upload.id, "data": item.data,
-             "content_hash": h, "is_gold": item.gold is not None, "gold_answer": item.gold,
-             "batch_id": None if item.gold is not None else batcher.assign(item.data),
-             "source_line": item.line, "annotation_count": 0, "slots_taken": 0, "is_open": True,
-             "created_at": now}
-            for h, item in first.items() if h not in known]
+    now, project_id, upload_id = utcnow(), upload.project_id, upload.id
+    rows = [[project_id, None if item.gold is not None else batcher.assign(item.data), upload_id,
+             item.json(), h, item.gold is not None, to_json(item.gold), item.line, 0, 0, True, now]
+            for h, item in first.items() if h not in known]  # in bulk.COLUMNS' order
     real = batcher.materialize()
     for row in rows:
-        if row["batch_id"] is not None and row["batch_id"] < 0:
-            row["batch_id"] = real[row["batch_id"]]
-    insert_tasks(session, rows)
+        if row[1] is not None and row[1] < 0:
+            row[1] = real[row[1]]
+    insert_tasks(session, [tuple(row) for row in rows])
     batcher.save()
     upload.created += len(rows)
     upload.duplicates += len(repeats)

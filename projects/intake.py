@@ -50,12 +50,26 @@ class Item:
     data: dict[str, Any]
     gold: Any | None
     content_hash: str
+    # The canonical JSON the hash was taken of; importers store it as is (no second encoding).
+    canonical: str = ""
+
+    def json(self) -> str:
+        return self.canonical or canonical_json(self.data)
+
+
+def canonical_json(data: dict[str, Any]) -> str:
+    """`data` as canonical JSON: sorted keys, compact separators, non-ASCII kept."""
+    return _CANONICAL.encode(data)
+
+
+def _digest(text: str) -> str:
+    # surrogatepass: a JSON "\\udc80" escape yields a lone surrogate; hash it rather than crash
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def content_hash(data: dict[str, Any]) -> str:
     """sha256 hex of the canonical JSON of `data` (sorted keys, UTF-8, compact separators)."""
-    # surrogatepass: a JSON "\\udc80" escape yields a lone surrogate; hash it rather than crash
-    return hashlib.sha256(_CANONICAL.encode(data).encode("utf-8", "surrogatepass")).hexdigest()
+    return _digest(canonical_json(data))
 
 
 def detect_format(filename: str) -> str:
@@ -99,7 +113,8 @@ def _items(records: Iterator[Record | RowError], file: str, required: tuple[str,
             yield from (RowError(file, line, name, f"missing required field '{name}'") for name in missing)
             continue
         gold = data.pop(gold_field, None) if gold_field else None
-        yield Item(line, data, None if _is_blank(gold) else gold, content_hash(data))
+        text = canonical_json(data)
+        yield Item(line, data, None if _is_blank(gold) else gold, _digest(text), text)
 
 
 def read_items(stream: BinaryIO, filename: str, *, format: str | None = None,
