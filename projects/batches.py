@@ -7,8 +7,10 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from accounts.models import Role, User
+from errors import InvalidInput, NotFound
 from extensions import utcnow
-from projects.models import Batch, Project
+from projects.models import Batch, BatchMember, Project
 from tasks.models import Task
 
 
@@ -55,7 +57,7 @@ class Batcher:
         now = utcnow()
         # Created with their sizes so far: only batches that grow again later need an UPDATE.
         values = [{"project_id": self.project_id, "number": self.next_number + i, "group_value": group,
-                   "size": self.sizes[placeholder], "created_at": now}
+                   "size": self.sizes[placeholder], "restricted": False, "created_at": now}
                   for i, (placeholder, group) in enumerate(self.pending)]
         ids = self.session.scalars(insert(Batch).returning(Batch.id, sort_by_parameter_order=True), values).all()
         real = {placeholder: batch_id for (placeholder, _), batch_id in zip(self.pending, ids)}
@@ -83,3 +85,18 @@ def recount_batches(session: Session, project_id: int) -> None:
         session.execute(delete(Batch).where(Batch.id.in_(empty)))
     if counts:
         session.execute(update(Batch), [{"id": i, "size": n} for i, n in counts.items()])
+
+
+def assign_batch(session: Session, project_id: int, batch_id: int, usernames: list[str]) -> list[int]:
+    """Hand a batch to named annotators (replacing earlier ones); an empty list opens it to all."""
+    batch = session.get(Batch, batch_id)
+    if batch is None or batch.project_id != project_id:
+        raise NotFound(f"batch {batch_id} not found in this job")
+    users = session.scalars(select(User).where(User.username.in_(usernames))).all() if usernames else []
+    unknown = sorted(set(usernames) - {u.username for u in users if u.role == Role.ANNOTATOR})
+    if unknown:
+        raise InvalidInput(f"usernames: not annotators: {', '.join(unknown)}")
+    session.execute(delete(BatchMember).where(BatchMember.batch_id == batch_id))
+    session.add_all(BatchMember(batch_id=batch_id, user_id=u.id) for u in users)
+    batch.restricted = bool(users)
+    return [u.id for u in users]

@@ -34,6 +34,9 @@ class Project(Base):
     batch_size: Mapped[int] = mapped_column(default=100)
     batch_group_field: Mapped[str | None] = mapped_column(String(100), default=None)
     gold_share: Mapped[float] = mapped_column(default=0.0)  # share of gold tasks in the stream
+    # Per-annotator caps on a job: a number of tasks, or a share of the job's annotations.
+    max_tasks_per_annotator: Mapped[int | None] = mapped_column(default=None)
+    max_share_per_annotator: Mapped[float | None] = mapped_column(default=None)
     # Least share of a task's votes the winning label needs for the item to count as agreed
     # (0.6: 2 of 3 or 3 of 5 pass, a 2-2 tie does not).
     consensus_threshold: Mapped[float] = mapped_column(default=0.6)
@@ -72,7 +75,18 @@ class Batch(Base):
     number: Mapped[int]  # 1, 2, ... within the job
     group_value: Mapped[str | None] = mapped_column(String(200), default=None)
     size: Mapped[int] = mapped_column(default=0)
+    # A manager assigned this batch by hand: only its members (BatchMember) are handed its tasks.
+    restricted: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BatchMember(Base):
+    __tablename__ = "batch_member"
+    __table_args__ = (UniqueConstraint("batch_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
 
 
 class UploadPhase(str, enum.Enum):

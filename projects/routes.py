@@ -11,7 +11,7 @@ from accounts.models import Role
 from background.queues import enqueue
 from errors import InvalidInput, NotFound
 from extensions import db
-from projects import imports, label_config, samples, service, templates
+from projects import batches, imports, label_config, samples, service, templates
 from projects.jobs import publish_to_label_studio
 from projects.models import Project, Upload
 
@@ -117,7 +117,19 @@ def upload_report(project_id: int, upload_id: int):
 
 @api.get("/<int:project_id>/batches")
 @requires(*STAFF)
-def batches(project_id: int):
+def list_batches(project_id: int):
+    return {"batches": service.batch_progress(db.session, _mine(project_id))}
+
+
+@api.post("/<int:project_id>/batches/<int:batch_id>/assignees")
+@requires(*STAFF)
+def assign_batch(project_id: int, batch_id: int):
+    """Hand a batch to named annotators by hand (`{"usernames": [...]}`; empty: open to all)."""
+    usernames = _body().get("usernames")
+    if not isinstance(usernames, list) or not all(isinstance(u, str) for u in usernames):
+        raise InvalidInput("usernames: a list of annotators' usernames (empty to open the batch to all)")
+    batches.assign_batch(db.session, _mine(project_id).id, batch_id, usernames)
+    db.session.commit()
     return {"batches": service.batch_progress(db.session, _mine(project_id))}
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from accounts.models import Role, User
 from errors import Conflict, InvalidInput, NotFound
 from projects import label_config, templates
-from projects.models import Batch, GuidelineVersion, Project, ProjectStatus
+from projects.models import Batch, BatchMember, GuidelineVersion, Project, ProjectStatus
 from tasks.models import Task
 
 S = ProjectStatus
@@ -25,9 +25,11 @@ TRANSITIONS: dict[ProjectStatus, set[ProjectStatus]] = {
 # field: (type, least, most)
 NUMBERS: dict[str, tuple[type, float, float]] = {
     "overlap": (int, 1, 50), "batch_size": (int, 1, 100_000), "lease_seconds": (int, 60, 86_400), "gold_share": (float, 0, 0.5),
-    "consensus_threshold": (float, 0, 1), "min_gold_accuracy": (float, 0, 1)}
+    "consensus_threshold": (float, 0, 1), "min_gold_accuracy": (float, 0, 1),
+    "max_tasks_per_annotator": (int, 1, 10_000_000), "max_share_per_annotator": (float, 0.001, 1)}
 EDITABLE_AFTER_DRAFT = {"title", "domain", "guidelines", "deadline", "piece_rate", "required_skills",
-                        "overlap", "gold_share", "consensus_threshold", "min_gold_accuracy", "lease_seconds"}
+                        "overlap", "gold_share", "consensus_threshold", "min_gold_accuracy", "lease_seconds",
+                        "max_tasks_per_annotator", "max_share_per_annotator"}
 
 
 def _number(name: str, value: Any) -> float | int:
@@ -75,7 +77,9 @@ def _apply(project: Project, body: dict[str, Any]) -> None:
                "deadline": _deadline, "piece_rate": _piece_rate, "required_skills": _skills,
                "batch_group_field": lambda v: _text("batch_group_field", v, 1, 100) if v else None}
     for name, value in body.items():
-        if name in NUMBERS:
+        if name.startswith("max_") and value is None and name in NUMBERS:
+            setattr(project, name, None)  # caps can be lifted
+        elif name in NUMBERS:
             setattr(project, name, _number(name, value))
         elif name in parsers:
             setattr(project, name, parsers[name](value))
@@ -162,8 +166,13 @@ def batch_progress(session: Session, project: Project) -> list[dict[str, Any]]:
                func.coalesce(func.sum(Task.annotation_count), 0))
         .outerjoin(Task, Task.batch_id == Batch.id).where(Batch.project_id == project.id)
         .group_by(Batch.id).order_by(Batch.number)).all()
+    members: dict[int, list[str]] = {}
+    for batch_id, username in session.execute(
+            select(BatchMember.batch_id, User.username).join(User, User.id == BatchMember.user_id)
+            .join(Batch, Batch.id == BatchMember.batch_id).where(Batch.project_id == project.id)):
+        members.setdefault(batch_id, []).append(username)
     return [{"id": r[0], "number": r[1], "group": r[2], "items": r[3], "annotations": int(r[4]),
-             "needed": r[3] * project.overlap} for r in rows]
+             "needed": r[3] * project.overlap, "assignees": sorted(members.get(r[0], []))} for r in rows]
 
 
 def project_json(session: Session, project: Project) -> dict[str, Any]:
@@ -174,6 +183,8 @@ def project_json(session: Session, project: Project) -> dict[str, Any]:
     return {"id": project.id, "title": project.title, "domain": project.domain,
             "status": project.status.value, "overlap": project.overlap, "batch_size": project.batch_size,
             "lease_seconds": project.lease_seconds,
+            "max_tasks_per_annotator": project.max_tasks_per_annotator,
+            "max_share_per_annotator": project.max_share_per_annotator,
             "batch_group_field": project.batch_group_field, "gold_share": project.gold_share,
             "consensus_threshold": project.consensus_threshold,
             "min_gold_accuracy": project.min_gold_accuracy,

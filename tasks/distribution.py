@@ -11,16 +11,17 @@ Expired leases are swept (at most every few seconds, under a Redis lock) and the
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accounts.models import User
 from errors import Conflict, InvalidInput
 from extensions import redis_connection, utcnow
-from projects.models import Project, ProjectStatus
+from projects.models import Batch, BatchMember, Project, ProjectStatus
 from tasks.models import Assignment, AssignmentStatus, Task
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def take_slot(session: Session, task_id: int, overlap: int, *, accepted: bool = 
 
 
 def free_slot(session: Session, task_id: int) -> None:
-    session.execute(update(Task).where(Task.id == task_id)
+    """Give back a slot (gold tasks hold none: anyone may answer them once)."""
+    session.execute(update(Task).where(Task.id == task_id, Task.is_gold.is_(False))
                     .values(slots_taken=Task.slots_taken - 1, is_open=True)
                     .execution_options(synchronize_session=False))
 
@@ -53,45 +55,98 @@ def live_lease(session: Session, user: User, project_id: int | None) -> Assignme
     return session.scalar(query.order_by(Assignment.id).limit(1))
 
 
-def _candidate(session: Session, user: User, project_id: int | None) -> tuple[Task, Project] | None:
+def _candidate(session: Session, user: User, project_id: int | None, *, gold: bool = False,
+               excluded: frozenset[int] = frozenset()) -> tuple[Task, Project] | None:
+    """The next task for `user`: open, in an active job, not yet theirs, in a batch they may work."""
     mine = exists().where(Assignment.task_id == Task.id, Assignment.annotator_id == user.id)
+    member = exists().where(BatchMember.batch_id == Batch.id, BatchMember.user_id == user.id)
     query = (select(Task, Project).join(Project, Project.id == Task.project_id)
-             .where(Task.is_open.is_(True), Project.status == ProjectStatus.ACTIVE,
-                    Task.is_gold.is_(False), Task.ls_task_id.is_not(None), ~mine)
+             .outerjoin(Batch, Batch.id == Task.batch_id)
+             .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold.is_(gold),
+                    Task.ls_task_id.is_not(None), ~mine,
+                    or_(Batch.id.is_(None), Batch.restricted.is_(False), member))
              .order_by(Task.id).limit(1))
+    if not gold:
+        query = query.where(Task.is_open.is_(True))
     if project_id is not None:
         query = query.where(Task.project_id == project_id)
-    if session.get_bind().dialect.name == "postgresql":
+    if excluded:
+        query = query.where(Task.project_id.not_in(excluded))
+    if session.get_bind().dialect.name == "postgresql" and not gold:
         query = query.with_for_update(skip_locked=True, of=Task)
     row = session.execute(query).first()
     return (row[0], row[1]) if row else None
 
 
+def _done_in(session: Session, user: User, project_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Assignment).where(
+        Assignment.annotator_id == user.id, Assignment.project_id == project_id,
+        Assignment.status != AssignmentStatus.SKIPPED)) or 0
+
+
+def _gold_due(session: Session, user: User, project: Project) -> bool:
+    """Every n-th task handed to a person is gold, n = 1 / the job's gold share."""
+    if project.gold_share <= 0:
+        return False
+    period = max(2, round(1 / project.gold_share))
+    return (_done_in(session, user, project.id) + 1) % period == 0
+
+
+def _capped(session: Session, user: User, project: Project) -> bool:
+    """Whether the person reached the job's cap (a count, or a share of its annotations)."""
+    caps = []
+    if project.max_tasks_per_annotator:
+        caps.append(project.max_tasks_per_annotator)
+    if project.max_share_per_annotator:
+        tasks = session.scalar(select(func.count()).select_from(Task).where(
+            Task.project_id == project.id, Task.is_gold.is_(False))) or 0
+        caps.append(math.ceil(project.max_share_per_annotator * tasks * project.overlap))
+    return bool(caps) and _done_in(session, user, project.id) >= min(caps)
+
+
+def _lease(session: Session, user: User, task: Task, project: Project) -> Assignment | None:
+    now = utcnow()
+    lease = Assignment(task_id=task.id, annotator_id=user.id, project_id=project.id,
+                       leased_at=now, expires_at=now + timedelta(seconds=project.lease_seconds))
+    session.add(lease)
+    try:
+        session.flush()
+    except IntegrityError:  # the same person asked twice at once: keep one lease
+        session.rollback()
+        return None
+    return lease
+
+
 def lease_next(session: Session, user: User, project_id: int | None = None) -> Assignment | None:
-    """The caller's live lease if they hold one, else a new lease on the next task for them."""
+    """The caller's live lease if they hold one, else a new lease on the next task for them.
+
+    Gold (honeypot) tasks are mixed in at the job's rate and look like any other task; a job
+    where the person reached their cap is passed over."""
     sweep_if_due(session)
     held = live_lease(session, user, project_id)
     if held is not None:
         return held
+    excluded: set[int] = set()
     for _ in range(ATTEMPTS):
-        found = _candidate(session, user, project_id)
+        found = _candidate(session, user, project_id, excluded=frozenset(excluded))
         if found is None:
             return None
         task, project = found
-        task_id = task.id
-        if not take_slot(session, task_id, project.overlap):
+        if _capped(session, user, project):
+            session.rollback()
+            excluded.add(project.id)
+            continue
+        if _gold_due(session, user, project):
+            gold = _candidate(session, user, project.id, gold=True)
+            if gold is not None:
+                session.rollback()  # release the row lock on the regular candidate
+                return _lease(session, user, *gold)
+        if not take_slot(session, task.id, project.overlap):
             session.rollback()  # someone took the last slot between our read and write
             continue
-        now = utcnow()
-        lease = Assignment(task_id=task_id, annotator_id=user.id, project_id=project.id,
-                           leased_at=now, expires_at=now + timedelta(seconds=project.lease_seconds))
-        session.add(lease)
-        try:
-            session.flush()
-        except IntegrityError:  # the same person asked twice at once: keep one lease
-            session.rollback()
-            continue
-        return lease
+        lease = _lease(session, user, task, project)
+        if lease is not None:
+            return lease
     return None
 
 

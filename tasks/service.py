@@ -44,7 +44,11 @@ def _claim(session: Session, task: Task, project: Project, lease: Assignment) ->
         Assignment.id == lease.id, Assignment.status == AssignmentStatus.LEASED)
         .values(status=AssignmentStatus.SUBMITTED, finished_at=utcnow())
         .execution_options(synchronize_session=False)).rowcount == 1
-    if held:  # the slot is ours: count the annotation
+    if held or task.is_gold:  # the slot is ours (gold tasks have no slots): count it
+        if not held:
+            session.execute(update(Assignment).where(Assignment.id == lease.id)
+                            .values(status=AssignmentStatus.SUBMITTED, finished_at=utcnow())
+                            .execution_options(synchronize_session=False))
         session.execute(update(Task).where(Task.id == task.id)
                         .values(annotation_count=Task.annotation_count + 1)
                         .execution_options(synchronize_session=False))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:15:04.302786
+Create Date: 2026-11-22 03:24:59.995555
 
 """
 from typing import Sequence, Union
@@ -90,6 +90,8 @@ def upgrade() -> None:
     sa.Column('batch_size', sa.Integer(), nullable=False),
     sa.Column('batch_group_field', sa.String(length=100), nullable=True),
     sa.Column('gold_share', sa.Float(), nullable=False),
+    sa.Column('max_tasks_per_annotator', sa.Integer(), nullable=True),
+    sa.Column('max_share_per_annotator', sa.Float(), nullable=True),
     sa.Column('consensus_threshold', sa.Float(), nullable=False),
     sa.Column('min_gold_accuracy', sa.Float(), nullable=False),
     sa.Column('deadline', sa.DateTime(), nullable=True),
@@ -108,6 +110,7 @@ def upgrade() -> None:
     sa.Column('number', sa.Integer(), nullable=False),
     sa.Column('group_value', sa.String(length=200), nullable=True),
     sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('restricted', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_batch_project_id_project'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batch')),
@@ -176,6 +179,18 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('upload', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_upload_project_id'), ['project_id'], unique=False)
+
+    op.create_table('batch_member',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], name=op.f('fk_batch_member_batch_id_batch'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_batch_member_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_batch_member')),
+    sa.UniqueConstraint('batch_id', 'user_id', name=op.f('uq_batch_member_batch_id_user_id'))
+    )
+    with op.batch_alter_table('batch_member', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_batch_member_user_id'), ['user_id'], unique=False)
 
     op.create_table('dataset',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -335,6 +350,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_dataset_project_id'))
 
     op.drop_table('dataset')
+    with op.batch_alter_table('batch_member', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_batch_member_user_id'))
+
+    op.drop_table('batch_member')
     with op.batch_alter_table('upload', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_upload_project_id'))
 

@@ -91,3 +91,56 @@ def test_raising_the_overlap_reopens_full_tasks(api_as, manager, fake_ls):
     assert two.get("/api/tasks/next").json["task"] is None
     manager.patch(f"/api/projects/{project['id']}", json={"overlap": 2})
     assert two.get("/api/tasks/next").json["task"]["id"] == task["id"]
+
+
+def _work(annotator, limit: int = 100) -> list[dict]:
+    """Take and answer tasks until none is left (or `limit`); return the tasks seen."""
+    seen = []
+    while len(seen) < limit and (task := annotator.get("/api/tasks/next").json["task"]):
+        seen.append(task)
+        assert annotator.post(f"/api/tasks/{task['id']}/annotations",
+                              json={"result": choice(CHOICES[0])}).status_code == 201
+    return seen
+
+
+def test_gold_tasks_are_mixed_in_at_the_jobs_rate_and_look_alike(api_as, manager, fake_ls):
+    from tests.unit.test_workflow import new_project, upload
+
+    project = new_project(manager, gold_share=0.25)
+    rows = "text,answer\n" + "".join(f"普通问题{i},\n" for i in range(9)) + "金标准一,教育\n金标准二,交通运输\n"
+    upload(manager, project["id"], rows.encode(), gold_field="answer")
+    manager.post(f"/api/projects/{project['id']}/publish")
+    _, annotator = api_as(Role.ANNOTATOR)
+    seen = _work(annotator)
+    gold_ids = set(db.session.scalars(select(Task.id).where(Task.is_gold.is_(True))))
+    positions = [i + 1 for i, task in enumerate(seen) if task["id"] in gold_ids]
+    assert positions == [4, 8]  # every 4th task while gold remains
+    assert all(set(task) == set(seen[0]) for task in seen)  # same shape: indistinguishable
+    assert len(seen) == 11
+
+
+def test_caps_limit_how_much_of_a_job_one_person_takes(api_as, manager, fake_ls):
+    project = published_project(manager, items=6, overlap=1)
+    manager.patch(f"/api/projects/{project['id']}", json={"max_tasks_per_annotator": 2})
+    _, first = api_as(Role.ANNOTATOR)
+    assert len(_work(first)) == 2
+    manager.patch(f"/api/projects/{project['id']}", json={"max_tasks_per_annotator": None,
+                                                          "max_share_per_annotator": 0.5})
+    assert len(_work(first)) == 1  # half of 6 tasks x overlap 1 = 3 in all
+    _, second = api_as(Role.ANNOTATOR)
+    assert len(_work(second)) == 3
+
+
+def test_batches_assigned_by_hand_go_only_to_their_members(api_as, manager, fake_ls):
+    project = published_project(manager, items=4, overlap=1)
+    chosen_user, chosen = api_as(Role.ANNOTATOR)
+    _, other = api_as(Role.ANNOTATOR)
+    (batch,) = manager.get(f"/api/projects/{project['id']}/batches").json["batches"]
+    reply = manager.post(f"/api/projects/{project['id']}/batches/{batch['id']}/assignees",
+                         json={"usernames": [chosen_user.username]})
+    assert reply.status_code == 200 and reply.json["batches"][0]["assignees"] == [chosen_user.username]
+    assert other.get("/api/tasks/next").json["task"] is None
+    assert len(_work(chosen)) == 4
+    bad = manager.post(f"/api/projects/{project['id']}/batches/{batch['id']}/assignees",
+                       json={"usernames": ["nobody-here"]})
+    assert bad.status_code == 422 and "nobody-here" in bad.json["message"]
