@@ -18,6 +18,8 @@ from accounts import auth
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app; `config` overrides the environment's settings (tests)."""
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.json.sort_keys = False  # keep the order we build (template options, reports) in replies
+    app.json.ensure_ascii = False  # Chinese stays readable in API replies
     app.config.update(settings.from_environment())
     app.config.update(config or {})
     if not app.config.get("SECRET_KEY"):
@@ -39,13 +41,18 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.routes import api as accounts_api, pages as accounts_pages
     from background.routes import api as jobs_api
     from exports.routes import api as exports_api
+    from projects.pages import pages as projects_pages
     from projects.routes import api as projects_api, media as media_pages
     from qa.routes import api as qa_api
     from system import api as system_api
+    from tasks.pages import workspace_pages
     from tasks.routes import api as tasks_api
+    from vendor import vendor
+    from workforce.routes import api as workforce_api
 
     for blueprint in (accounts_pages, accounts_api, jobs_api, projects_api, tasks_api, qa_api,
-                      exports_api, system_api, media_pages):
+                      exports_api, system_api, media_pages, projects_pages, vendor, workforce_api,
+                      workspace_pages):
         app.register_blueprint(blueprint)
 
 

@@ -20,6 +20,7 @@ import labelstudio.models  # noqa: F401
 import projects.models  # noqa: F401
 import qa.models  # noqa: F401
 import tasks.models  # noqa: F401
+import workforce.models  # noqa: F401
 from extensions import Base
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"

@@ -21,7 +21,7 @@ from extensions import utcnow
 
 _hasher = PasswordHasher()
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{2,80}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")  # Label Studio (Django) wants a dotted domain
 TOKEN_PREFIX = "qlt_"
 MIN_PASSWORD = 8
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=5)

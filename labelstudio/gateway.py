@@ -13,6 +13,7 @@ carries our own id and the callers reconcile by it before retrying.
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Iterable, Iterator
 
@@ -163,10 +164,29 @@ class Gateway:
                          lead_time=lead_time)
         return ann.id
 
+    def export_annotations(self, project_id: int) -> dict[int, list[dict[str, Any]]]:
+        """Every task's annotations in the project, in one export call: task id -> annotations
+        (id, import_id, completed_by, result, updated_at). For reconciling, not the hot path."""
+        def fetch() -> bytes:
+            return b"".join(self._client.projects.exports.download_sync(
+                id=project_id, export_type="JSON", download_all_tasks=True))
+        tasks = json.loads(self._call("export annotations", fetch) or b"[]")
+        return {task["id"]: [{"id": a["id"], "import_id": a.get("import_id"),
+                              "completed_by": _user_id(a.get("completed_by")), "result": a.get("result") or [],
+                              "updated_at": a.get("updated_at"), "was_cancelled": a.get("was_cancelled", False)}
+                             for a in task.get("annotations", [])] for task in tasks}
+
     def list_annotations(self, ls_task_id: int) -> list[dict[str, Any]]:
         anns = self._call("list annotations", self._client.annotations.list, id=ls_task_id)
         return [{"id": a.id, "import_id": a.import_id, "completed_by": a.completed_by,
                  "result": a.result, "lead_time": a.lead_time} for a in anns]
+
+
+def _user_id(value: Any) -> int | None:
+    """Exports give `completed_by` as an id or as a user object, depending on the version."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return int(value) if value is not None else None
 
 
 def _brief(body: Any) -> str:

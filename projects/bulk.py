@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from sqlalchemy import String, any_, select
+from sqlalchemy import String, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -44,18 +44,14 @@ def insert_tasks(session: Session, values: Sequence[tuple[Any, ...]]) -> None:
 
 
 def known_hashes(session: Session, project_id: int, hashes: list[str]) -> set[str]:
-    """Which of `hashes` the job already has. PostgreSQL gets them as one array parameter (a
-    5,000-item IN list costs more to parse and plan than to answer)."""
+    """Which of `hashes` the job already has, passed as ONE parameter: an array on PostgreSQL,
+    a JSON list on SQLite (a 10,000-item IN list costs more to build and plan than to answer)."""
     if not hashes:
         return set()
-    column = Task.content_hash
     if session.get_bind().dialect.name == "postgresql":
-        match = column == any_(sql_array(hashes))
-    else:
-        match = column.in_(hashes)
-    return set(session.scalars(select(column).where(Task.project_id == project_id, match)))
-
-
-def sql_array(values: list[str]):
-    from sqlalchemy import bindparam
-    return bindparam("hashes", values, type_=ARRAY(String))
+        match = Task.content_hash == any_(bindparam("hashes", hashes, type_=ARRAY(String)))
+        return set(session.scalars(select(Task.content_hash).where(Task.project_id == project_id, match)))
+    rows = session.execute(text("SELECT content_hash FROM task WHERE project_id = :project AND content_hash IN "
+                                "(SELECT value FROM json_each(:hashes))"),
+                           {"project": project_id, "hashes": json.dumps(hashes)})
+    return {row[0] for row in rows}

@@ -38,7 +38,7 @@ from tasks.models import Task
 logger = logging.getLogger(__name__)
 ZIP_FIELDS = frozenset({"image", "file"})  # what each image of a zip upload becomes
 MEDIA_URL = "/media/"  # where the app serves stored images (the embedded editor shares its origin)
-CHUNK = 5000  # rows per insert-and-commit: the unit of resumption
+CHUNK = 10_000  # rows per insert-and-commit: the unit of resumption
 MAX_LISTED = 200  # errors and duplicates listed in a report (all are counted)
 
 
@@ -164,7 +164,7 @@ def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, chunk: lis
             first[item.content_hash] = item
     known = known_hashes(session, upload.project_id, list(first))
     repeats += [item.line for h, item in first.items() if h in known]
-    now, project_id, upload_id = utcnow(), upload.project_id, upload.id
+    now, project_id, upload_id = str(utcnow()), upload.project_id, upload.id  # formatted once
     rows = [[project_id, None if item.gold is not None else batcher.assign(item.data), upload_id,
              item.json(), h, item.gold is not None, to_json(item.gold), item.line, 0, 0, True, now]
             for h, item in first.items() if h not in known]  # in bulk.COLUMNS' order

@@ -14,6 +14,8 @@ from extensions import db
 from projects import batches, imports, label_config, samples, service, templates
 from projects.jobs import publish_to_label_studio
 from projects.models import Project, Upload
+from tasks.models import ReconcileFlag
+from tasks.reconcile import reconcile_project
 
 api = Blueprint("projects_api", __name__, url_prefix="/api/projects")
 media = Blueprint("media", __name__, url_prefix="/media")
@@ -131,6 +133,24 @@ def assign_batch(project_id: int, batch_id: int):
     batches.assign_batch(db.session, _mine(project_id).id, batch_id, usernames)
     db.session.commit()
     return {"batches": service.batch_progress(db.session, _mine(project_id))}
+
+
+@api.post("/<int:project_id>/reconcile")
+@requires(*STAFF)
+def reconcile(project_id: int):
+    """Pull edits made in Label Studio back and flag annotations nobody was handed (a job)."""
+    job = enqueue(db.session, "project.reconcile", reconcile_project, _mine(project_id).id,
+                  queue_name="labelstudio", created_by_id=current_user().id)
+    return {"job": job.to_json(), "status_url": f"/api/jobs/{job.id}"}, 202
+
+
+@api.get("/<int:project_id>/flags")
+@requires(*STAFF)
+def flags(project_id: int):
+    rows = db.session.scalars(select(ReconcileFlag).where(ReconcileFlag.project_id == _mine(project_id).id)
+                              .order_by(ReconcileFlag.id)).all()
+    return {"flags": [{"task_id": f.task_id, "ls_annotation_id": f.ls_annotation_id, "user_id": f.user_id,
+                       "ls_user_id": f.ls_user_id, "reason": f.reason} for f in rows]}
 
 
 @api.post("/<int:project_id>/publish")

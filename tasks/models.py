@@ -94,3 +94,19 @@ class Annotation(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ls_annotation_id: Mapped[int | None] = mapped_column(default=None)  # set once delivered
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    edited_in_ls_at: Mapped[datetime | None] = mapped_column(default=None)  # pulled back by reconcile
+
+
+class ReconcileFlag(Base):
+    """An annotation found in Label Studio that Qianling did not hand out: shown to managers."""
+
+    __tablename__ = "reconcile_flag"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
+    ls_annotation_id: Mapped[int] = mapped_column(unique=True)
+    ls_user_id: Mapped[int | None] = mapped_column(default=None)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -34,7 +34,7 @@ def assigned_task(session: Session, user: User, task_id: int) -> tuple[Task, Pro
     return row.Task, row.Project, row.Assignment
 
 
-def _claim(session: Session, task: Task, project: Project, lease: Assignment) -> AnnotationStatus:
+def claim_lease(session: Session, task: Task, project: Project, lease: Assignment) -> AnnotationStatus:
     """Turn the caller's lease into an accepted annotation, or `extra` when its slot is gone."""
     if lease.status == AssignmentStatus.SUBMITTED:
         raise Conflict(f"you have already annotated task {task.id}")
@@ -69,7 +69,7 @@ def submit(session: Session, user: User, task_id: int, result: Any,
     task, project, lease = assigned_task(session, user, task_id)
     config = parse(project.label_config)
     checked = results.validate(config, result)
-    status = _claim(session, task, project, lease)
+    status = claim_lease(session, task, project, lease)
     annotation = Annotation(task_id=task.id, annotator_id=user.id, result=checked, status=status,
                             label=results.primary_label(config, checked),
                             lead_time=lead_time, guidelines_version=project.guidelines_version)

@@ -74,3 +74,12 @@ class FakeGateway:
         self.annotations[ann_id] = {"task": ls_task_id, "our_id": our_id, "result": result,
                                     "completed_by": completed_by}
         return ann_id
+
+    def export_annotations(self, project_id: int) -> dict[int, list[dict]]:
+        self._up("export annotations")
+        found: dict[int, list[dict]] = {ls: [] for ls, t in self.tasks.items() if t["project"] == project_id}
+        for ann_id, ann in self.annotations.items():
+            if ann["task"] in found:
+                found[ann["task"]].append({"id": ann_id, "import_id": ann["our_id"], "completed_by": ann["completed_by"],
+                                           "result": ann["result"], "updated_at": None, "was_cancelled": False})
+        return found

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:24:59.995555
+Create Date: 2026-11-22 03:33:45.528490
 
 """
 from typing import Sequence, Union
@@ -40,6 +40,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user')),
     sa.UniqueConstraint('email', name=op.f('uq_user_email')),
     sa.UniqueConstraint('username', name=op.f('uq_user_username'))
+    )
+    op.create_table('annotator_profile',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('languages', sa.JSON(), nullable=False),
+    sa.Column('daily_capacity', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('active', 'paused', name='profilestatus', native_enum=False, length=20), nullable=False),
+    sa.Column('pause_reason', sa.String(length=300), nullable=True),
+    sa.Column('paused_at', sa.DateTime(), nullable=True),
+    sa.Column('paused_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['paused_by_id'], ['user.id'], name=op.f('fk_annotator_profile_paused_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_annotator_profile_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_annotator_profile'))
     )
     op.create_table('api_token',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -104,6 +117,18 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_project_created_by_id_user'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_project'))
     )
+    op.create_table('skill',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('source', sa.Enum('manager', 'exam', name='skillsource', native_enum=False, length=20), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.CheckConstraint('level BETWEEN 0 AND 5', name=op.f('ck_skill_level_range')),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_skill_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_skill')),
+    sa.UniqueConstraint('user_id', 'name', name=op.f('uq_skill_user_id_name'))
+    )
     op.create_table('batch',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -118,6 +143,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('batch', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_batch_project_id'), ['project_id'], unique=False)
+
+    op.create_table('exam',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('skill', sa.String(length=60), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('pass_mark', sa.Float(), nullable=False),
+    sa.Column('cooldown_hours', sa.Integer(), nullable=False),
+    sa.Column('task_ids', sa.JSON(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_exam_created_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_exam_project_id_project'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exam'))
+    )
+    with op.batch_alter_table('exam', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_exam_project_id'), ['project_id'], unique=False)
 
     op.create_table('guideline_version',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -215,6 +257,24 @@ def upgrade() -> None:
     with op.batch_alter_table('dataset', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_dataset_project_id'), ['project_id'], unique=False)
 
+    op.create_table('exam_attempt',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('exam_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('answers', sa.JSON(), nullable=True),
+    sa.Column('score', sa.Float(), nullable=True),
+    sa.Column('passed', sa.Boolean(), nullable=True),
+    sa.ForeignKeyConstraint(['exam_id'], ['exam.id'], name=op.f('fk_exam_attempt_exam_id_exam'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_exam_attempt_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exam_attempt'))
+    )
+    with op.batch_alter_table('exam_attempt', schema=None) as batch_op:
+        batch_op.create_index('ix_exam_attempt_exam_id_user_id', ['exam_id', 'user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_exam_attempt_user_id'), ['user_id'], unique=False)
+        batch_op.create_index('uq_exam_attempt_open', ['exam_id', 'user_id'], unique=True, sqlite_where=sa.text('finished_at IS NULL'), postgresql_where=sa.text('finished_at IS NULL'))
+
     op.create_table('task',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -252,6 +312,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('ls_annotation_id', sa.Integer(), nullable=True),
     sa.Column('delivered_at', sa.DateTime(), nullable=True),
+    sa.Column('edited_in_ls_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['annotator_id'], ['user.id'], name=op.f('fk_annotation_annotator_id_user')),
     sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_annotation_task_id_task'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_annotation')),
@@ -314,12 +375,34 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_dataset_grant_buyer_id'), ['buyer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_dataset_grant_dataset_id'), ['dataset_id'], unique=False)
 
+    op.create_table('reconcile_flag',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('ls_annotation_id', sa.Integer(), nullable=False),
+    sa.Column('ls_user_id', sa.Integer(), nullable=True),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('reason', sa.String(length=300), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_reconcile_flag_project_id_project'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_reconcile_flag_task_id_task'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_reconcile_flag_user_id_user'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reconcile_flag')),
+    sa.UniqueConstraint('ls_annotation_id', name=op.f('uq_reconcile_flag_ls_annotation_id'))
+    )
+    with op.batch_alter_table('reconcile_flag', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reconcile_flag_project_id'), ['project_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('reconcile_flag', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reconcile_flag_project_id'))
+
+    op.drop_table('reconcile_flag')
     with op.batch_alter_table('dataset_grant', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_dataset_grant_dataset_id'))
         batch_op.drop_index(batch_op.f('ix_dataset_grant_buyer_id'))
@@ -346,6 +429,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_task_batch_id'))
 
     op.drop_table('task')
+    with op.batch_alter_table('exam_attempt', schema=None) as batch_op:
+        batch_op.drop_index('uq_exam_attempt_open', sqlite_where=sa.text('finished_at IS NULL'), postgresql_where=sa.text('finished_at IS NULL'))
+        batch_op.drop_index(batch_op.f('ix_exam_attempt_user_id'))
+        batch_op.drop_index('ix_exam_attempt_exam_id_user_id')
+
+    op.drop_table('exam_attempt')
     with op.batch_alter_table('dataset', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_dataset_project_id'))
 
@@ -366,10 +455,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_guideline_version_project_id'))
 
     op.drop_table('guideline_version')
+    with op.batch_alter_table('exam', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_exam_project_id'))
+
+    op.drop_table('exam')
     with op.batch_alter_table('batch', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_batch_project_id'))
 
     op.drop_table('batch')
+    op.drop_table('skill')
     op.drop_table('project')
     with op.batch_alter_table('job_record', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_job_record_status'))
@@ -380,6 +474,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_api_token_user_id'))
 
     op.drop_table('api_token')
+    op.drop_table('annotator_profile')
     op.drop_table('user')
     op.drop_table('installation')
     # ### end Alembic commands ###

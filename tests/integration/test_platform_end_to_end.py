@@ -186,3 +186,25 @@ def _new_manager(pg_app) -> tuple[str, str]:
         create_user(db.session, name, f"{name}@it.test", "racer-password", "manager")
         db.session.commit()
     return name, "racer-password"
+
+
+def test_reconcile_pulls_label_studio_edits_back_and_flags_strangers(slice_result, live_platform, gateway,
+                                                                     pg_app, people):
+    """A manager corrects an annotation in Label Studio's own UI and the Label Studio admin labels
+    a task there directly: reconcile takes the correction in and flags the admin's annotation."""
+    project = slice_result.project
+    delivered = _wait_delivered(pg_app, project["id"])
+    target = delivered[0]
+    with pg_app.app_context():
+        ls_task = db.session.get(Task, target.task_id).ls_task_id
+    corrected = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["生态环境"]}}]
+    gateway._client.annotations.update(id=target.ls_annotation_id, result=corrected)  # as the LS UI does
+    stranger = gateway._client.annotations.create(id=ls_task, result=corrected)  # by the LS admin
+    with Client(live_platform, *people["manager"]) as manager:
+        manager.wait(manager.post(f"/api/projects/{project['id']}/reconcile")["job"]["id"])
+        flags = manager.get(f"/api/projects/{project['id']}/flags")["flags"]
+    assert [f["ls_annotation_id"] for f in flags] == [stranger.id]
+    with pg_app.app_context():
+        ours = db.session.get(Annotation, target.id)
+        assert ours.result == corrected and ours.label == "生态环境" and ours.edited_in_ls_at is not None
+

@@ -2,7 +2,7 @@
 
 Every fixture is generated into tmp_path, encoded the way the real tools write it (Excel on
 Chinese Windows writes GBK with CRLF, "CSV UTF-8" adds a BOM).  No timing here: memory and speed
-are measured by bench/intake_parse_bench.py.
+are measured by bench/intake_bench.py.
 """
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""The workforce: annotators' profiles, skills, qualification exams and work records."""
