@@ -17,12 +17,14 @@ from datetime import timedelta
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from accounts.models import User
-from errors import Conflict, InvalidInput
+from errors import Conflict, Forbidden, InvalidInput
 from extensions import redis_connection, utcnow
 from projects.models import Batch, BatchMember, Project, ProjectStatus
 from tasks.models import Assignment, AssignmentStatus, Task
+from workforce.service import eligibility_filter, is_paused
 
 logger = logging.getLogger(__name__)
 SWEEP_EVERY_SECONDS = 5
@@ -55,14 +57,15 @@ def live_lease(session: Session, user: User, project_id: int | None) -> Assignme
     return session.scalar(query.order_by(Assignment.id).limit(1))
 
 
-def _candidate(session: Session, user: User, project_id: int | None, *, gold: bool = False,
-               excluded: frozenset[int] = frozenset()) -> tuple[Task, Project] | None:
-    """The next task for `user`: open, in an active job, not yet theirs, in a batch they may work."""
+def _candidate(session: Session, user: User, project_id: int | None, eligible: ColumnElement[bool], *,
+               gold: bool = False, excluded: frozenset[int] = frozenset()) -> tuple[Task, Project] | None:
+    """The next task for `user`: open, in an active job whose skills they hold, not yet theirs,
+    in a batch they may work."""
     mine = exists().where(Assignment.task_id == Task.id, Assignment.annotator_id == user.id)
     member = exists().where(BatchMember.batch_id == Batch.id, BatchMember.user_id == user.id)
     query = (select(Task, Project).join(Project, Project.id == Task.project_id)
              .outerjoin(Batch, Batch.id == Task.batch_id)
-             .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold.is_(gold),
+             .where(Project.status == ProjectStatus.ACTIVE, eligible, Task.is_gold.is_(gold),
                     Task.ls_task_id.is_not(None), ~mine,
                     or_(Batch.id.is_(None), Batch.restricted.is_(False), member))
              .order_by(Task.id).limit(1))
@@ -121,14 +124,19 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> A
     """The caller's live lease if they hold one, else a new lease on the next task for them.
 
     Gold (honeypot) tasks are mixed in at the job's rate and look like any other task; a job
-    where the person reached their cap is passed over."""
+    where the person reached their cap, or whose required skills they lack, is passed over; a
+    paused person gets 403 with the reason."""
     sweep_if_due(session)
     held = live_lease(session, user, project_id)
     if held is not None:
         return held
+    paused = is_paused(session, user)
+    if paused:
+        raise Forbidden(f"your work is paused: {paused}")
+    eligible = eligibility_filter(session, user)
     excluded: set[int] = set()
     for _ in range(ATTEMPTS):
-        found = _candidate(session, user, project_id, excluded=frozenset(excluded))
+        found = _candidate(session, user, project_id, eligible, excluded=frozenset(excluded))
         if found is None:
             return None
         task, project = found
@@ -137,7 +145,7 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> A
             excluded.add(project.id)
             continue
         if _gold_due(session, user, project):
-            gold = _candidate(session, user, project.id, gold=True)
+            gold = _candidate(session, user, project.id, eligible, gold=True)
             if gold is not None:
                 session.rollback()  # release the row lock on the regular candidate
                 return _lease(session, user, *gold)

@@ -144,3 +144,18 @@ def test_batches_assigned_by_hand_go_only_to_their_members(api_as, manager, fake
     bad = manager.post(f"/api/projects/{project['id']}/batches/{batch['id']}/assignees",
                        json={"usernames": ["nobody-here"]})
     assert bad.status_code == 422 and "nobody-here" in bad.json["message"]
+
+
+def test_paused_annotators_get_the_reason_and_skills_gate_jobs(api_as, manager, fake_ls):
+    _, admin = api_as(Role.ADMIN)
+    project = published_project(manager, items=2)
+    manager.patch(f"/api/projects/{project['id']}", json={"required_skills": ["电力巡检"]})
+    user, annotator = api_as(Role.ANNOTATOR)
+    assert annotator.get("/api/tasks/next").json["task"] is None  # lacks the skill
+    admin.patch(f"/api/workforce/annotators/{user.id}", json={"skills": {"电力巡检": 2}})
+    assert annotator.get("/api/tasks/next").json["task"] is not None
+    third_user, third = api_as(Role.ANNOTATOR)
+    admin.patch(f"/api/workforce/annotators/{third_user.id}", json={"skills": {"电力巡检": 1}})
+    assert admin.post(f"/api/workforce/annotators/{third_user.id}/pause", json={"reason": "培训中"}).status_code == 200
+    refused = third.get("/api/tasks/next")
+    assert refused.status_code == 403 and "培训中" in refused.json["message"]
