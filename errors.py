@@ -48,6 +48,14 @@ class ServiceUnavailable(QianlingError):
     status, code = 503, "service_unavailable"
 
 
+def json_object() -> dict[str, Any]:
+    """The request's JSON body, which must be an object; InvalidInput otherwise."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("body: send a JSON object")
+    return body
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 

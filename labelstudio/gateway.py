@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import httpx
 from flask import current_app
@@ -195,14 +195,3 @@ def _brief(body: Any) -> str:
     text = str(body)
     return text if len(text) < 300 else text[:297] + "..."
 
-
-def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """Yield lists of at most `size` items."""
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

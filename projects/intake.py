@@ -23,8 +23,8 @@ from typing import Any, BinaryIO
 from projects.intake_formats import (IntakeError, Opened, Record, RowError, read_csv, read_json,
                                      read_jsonl, read_tsv, read_urls, read_xlsx)
 
-__all__ = ["FORMATS", "IntakeError", "Item", "RowError", "collect", "content_hash", "detect_format",
-           "mark_duplicates", "read_items", "validate_and_read"]
+__all__ = ["FORMATS", "IntakeError", "Item", "RowError", "canonical_json", "content_hash", "detect_format",
+           "read_items"]
 
 _READERS: dict[str, Callable[[BinaryIO, str, str | None], Opened]] = {
     "csv": read_csv, "tsv": read_tsv, "json": read_json, "jsonl": read_jsonl,

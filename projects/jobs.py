@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from background.runner import report_progress
 from extensions import db
-from labelstudio.gateway import Gateway, chunked
+from labelstudio.gateway import Gateway
 from labelstudio.models import installation_uid
 from projects.models import Project, ProjectStatus
 from tasks.models import Task

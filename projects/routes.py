@@ -1,7 +1,6 @@
 """Manager API for labeling jobs: define, edit, upload data, publish, move through the lifecycle, watch."""
 from __future__ import annotations
 
-from typing import Any
 
 from flask import Blueprint, request, send_file
 from sqlalchemy import select
@@ -9,7 +8,7 @@ from sqlalchemy import select
 from accounts.auth import current_user, requires
 from accounts.models import Role
 from background.queues import enqueue
-from errors import InvalidInput, NotFound
+from errors import InvalidInput, NotFound, json_object
 from extensions import db
 from projects import batches, imports, label_config, samples, service, templates
 from projects.jobs import publish_to_label_studio
@@ -22,13 +21,6 @@ media = Blueprint("media", __name__, url_prefix="/media")
 STAFF = (Role.MANAGER, Role.ADMIN)
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("body: send a JSON object")
-    return body
-
-
 def _mine(project_id: int) -> Project:
     return service.managed_project(db.session, current_user(), project_id)
 
@@ -36,7 +28,7 @@ def _mine(project_id: int) -> Project:
 @api.post("")
 @requires(*STAFF)
 def create():
-    project = service.create_project(db.session, current_user(), _body())
+    project = service.create_project(db.session, current_user(), json_object())
     db.session.commit()
     return service.project_json(db.session, project), 201
 
@@ -52,7 +44,7 @@ def list_templates():
 @requires(*STAFF)
 def preview():
     """Check a config (or template) against a sample item; what the editor preview renders."""
-    body = _body()
+    body = json_object()
     config = label_config.parse(templates.build_config(body))
     item = body.get("item")
     if not isinstance(item, dict):
@@ -80,7 +72,7 @@ def get(project_id: int):
 @api.patch("/<int:project_id>")
 @requires(*STAFF)
 def update(project_id: int):
-    project = service.update_project(db.session, current_user(), _mine(project_id), _body())
+    project = service.update_project(db.session, current_user(), _mine(project_id), json_object())
     db.session.commit()
     return service.project_json(db.session, project)
 
@@ -88,7 +80,7 @@ def update(project_id: int):
 @api.post("/<int:project_id>/status")
 @requires(*STAFF)
 def change_status(project_id: int):
-    project = service.transition(db.session, _mine(project_id), str(_body().get("status", "")))
+    project = service.transition(db.session, _mine(project_id), str(json_object().get("status", "")))
     db.session.commit()
     return service.project_json(db.session, project)
 
@@ -127,7 +119,7 @@ def list_batches(project_id: int):
 @requires(*STAFF)
 def assign_batch(project_id: int, batch_id: int):
     """Hand a batch to named annotators by hand (`{"usernames": [...]}`; empty: open to all)."""
-    usernames = _body().get("usernames")
+    usernames = json_object().get("usernames")
     if not isinstance(usernames, list) or not all(isinstance(u, str) for u in usernames):
         raise InvalidInput("usernames: a list of annotators' usernames (empty to open the batch to all)")
     batches.assign_batch(db.session, _mine(project_id).id, batch_id, usernames)

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 
 from accounts.auth import current_user, requires
 from accounts.models import Role
-from errors import InvalidInput
+from errors import InvalidInput, json_object
 from extensions import db
 from projects.service import managed_project
 from workforce import exams, records, service
@@ -17,13 +17,6 @@ from workforce.models import AnnotatorProfile
 
 api = Blueprint("workforce_api", __name__, url_prefix="/api/workforce")
 STAFF = (Role.MANAGER, Role.ADMIN)
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("body: send a JSON object")
-    return body
 
 
 def _profile_of(user_id: int) -> dict[str, Any]:
@@ -48,7 +41,7 @@ def get_annotator(user_id: int):
 @requires(*STAFF)
 def update_annotator(user_id: int):
     """Change skills (`{"政务": 3}`: the named ones only), daily_capacity, languages."""
-    service.update_profile(db.session, service.annotator(db.session, user_id), _body())
+    service.update_profile(db.session, service.annotator(db.session, user_id), json_object())
     db.session.commit()
     return _profile_of(user_id)
 
@@ -56,7 +49,7 @@ def update_annotator(user_id: int):
 @api.post("/annotators/<int:user_id>/pause")
 @requires(*STAFF)
 def pause(user_id: int):
-    service.pause(db.session, service.annotator(db.session, user_id), _body().get("reason"), by=current_user())
+    service.pause(db.session, service.annotator(db.session, user_id), json_object().get("reason"), by=current_user())
     db.session.commit()
     return _profile_of(user_id)
 
@@ -122,7 +115,7 @@ def list_exams():
 @requires(*STAFF)
 def create_exam():
     """`{"project_id", "skill", "level", "pass_mark", "cooldown_hours", "task_ids"}` (gold tasks)."""
-    body = _body()
+    body = json_object()
     project_id = body.get("project_id")
     if not isinstance(project_id, int) or isinstance(project_id, bool):
         raise InvalidInput("project_id: the id of a job you manage")
@@ -149,6 +142,6 @@ def exam_questions(exam_id: int):
 def exam_answers(exam_id: int):
     """`{"answers": {"<task id>": [Label Studio result], ...}}`: scored at once."""
     exam, project = exams.open_exam(db.session, exam_id)
-    attempt = exams.submit_answers(db.session, current_user(), exam, project, _body().get("answers"))
+    attempt = exams.submit_answers(db.session, current_user(), exam, project, json_object().get("answers"))
     db.session.commit()
     return exams.attempt_json(exam, attempt)
