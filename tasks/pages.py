@@ -9,7 +9,6 @@ so ids cannot be probed). Neither sends gold answers: nothing here reads them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from flask import Blueprint, current_app, render_template, url_for
 
@@ -43,7 +42,7 @@ def task_context(task_id: int):
     """What the editor needs for a task handed to the caller: config, guidelines, job title, lease."""
     task, project, lease = assigned_task(db.session, current_user(), task_id)
     guidelines = current_guidelines(db.session, project)
-    body: dict[str, Any] = {
+    return {
         "task_id": task.id, "project_id": project.id, "project_title": project.title,
         "config": project.label_config,
         "guidelines_markdown_html": str(render_markdown(guidelines)) if guidelines.strip() else "",
@@ -52,7 +51,6 @@ def task_context(task_id: int):
         "lease": {"status": lease.status.value, "seconds": project.lease_seconds,
                   "expires_in": _seconds_left(lease.expires_at) if lease.status == AssignmentStatus.LEASED else 0},
     }
-    return body
 
 
 def _seconds_left(expires_at: datetime) -> float:

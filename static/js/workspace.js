@@ -101,7 +101,8 @@
       renewEvery: Math.min(RENEW_EVERY_MS, (seconds * 1000) / 2),
     });
     root.dataset.taskId = String(task.id);
-    ui.taskInfo.textContent = `${context.project_title} · 任务 / Task #${task.id}`;
+    const rate = Number(context.piece_rate) > 0 ? ` · ¥${context.piece_rate} 每条 / per item` : "";
+    ui.taskInfo.textContent = `${context.project_title} · 任务 / Task #${task.id}${rate}`;
     showGuidelines(context);
     setView("work");
     showLease();

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from accounts.models import User
+from demo.samples import DEPARTMENTS
 from demo.slice import Client, run_slice
 from extensions import db
 from qa.models import Consensus
@@ -197,7 +198,8 @@ def test_reconcile_pulls_label_studio_edits_back_and_flags_strangers(slice_resul
     target = delivered[0]
     with pg_app.app_context():
         ls_task = db.session.get(Task, target.task_id).ls_task_id
-    corrected = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["生态环境"]}}]
+    new_label = next(d for d in DEPARTMENTS if d != target.label)  # a real change, whatever was chosen
+    corrected = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [new_label]}}]
     gateway._client.annotations.update(id=target.ls_annotation_id, result=corrected)  # as the LS UI does
     stranger = gateway._client.annotations.create(id=ls_task, result=corrected)  # by the LS admin
     with Client(live_platform, *people["manager"]) as manager:
@@ -206,5 +208,5 @@ def test_reconcile_pulls_label_studio_edits_back_and_flags_strangers(slice_resul
     assert [f["ls_annotation_id"] for f in flags] == [stranger.id]
     with pg_app.app_context():
         ours = db.session.get(Annotation, target.id)
-        assert ours.result == corrected and ours.label == "生态环境" and ours.edited_in_ls_at is not None
+        assert ours.result == corrected and ours.label == new_label and ours.edited_in_ls_at is not None
 
