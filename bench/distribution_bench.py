@@ -5,7 +5,7 @@ Run from the repository root (PostgreSQL on 127.0.0.1:5432 where user postgres m
 databases, as on the development machines):
     .venv/bin/python bench/distribution_bench.py [--annotators 50 200] [--seconds 20] [--tasks 4000]
 
-It starts its own Redis, Label Studio and our web app (gunicorn, 3 workers x 8 threads), imports
+It starts its own Redis, Label Studio and our web app (gunicorn, 3 workers x 4 threads), imports
 and publishes one text-classification job of --tasks items (overlap 3), then for each concurrency
 level runs that many simulated annotators for --seconds: each loops "next task" then "submit".
 Against Label Studio the same loop uses its `next` endpoint and annotation POST (one token for

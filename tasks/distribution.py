@@ -24,6 +24,7 @@ from errors import Conflict, Forbidden, InvalidInput
 from extensions import redis_connection, utcnow
 from projects.models import Batch, BatchMember, Project, ProjectStatus
 from tasks.models import Assignment, AssignmentStatus, Task
+from workforce.models import Exam
 from workforce.service import eligibility_filter, is_paused
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,12 @@ def live_lease(session: Session, user: User, project_id: int | None) -> Assignme
     return session.scalar(query.order_by(Assignment.id).limit(1))
 
 
+def _exam_questions(session: Session, project_id: int) -> set[int]:
+    """Gold tasks used as exam questions: never mixed into the stream, where they would be known."""
+    return {task_id for ids in session.scalars(select(Exam.task_ids).where(Exam.project_id == project_id))
+            for task_id in ids}
+
+
 def _candidate(session: Session, user: User, project_id: int | None, eligible: ColumnElement[bool], *,
                gold: bool = False, excluded: frozenset[int] = frozenset()) -> tuple[Task, Project] | None:
     """The next task for `user`: open, in an active job whose skills they hold, not yet theirs,
@@ -71,6 +78,8 @@ def _candidate(session: Session, user: User, project_id: int | None, eligible: C
              .order_by(Task.id).limit(1))
     if not gold:
         query = query.where(Task.is_open.is_(True))
+    elif project_id is not None and (questions := _exam_questions(session, project_id)):
+        query = query.where(Task.id.not_in(questions))
     if project_id is not None:
         query = query.where(Task.project_id == project_id)
     if excluded:

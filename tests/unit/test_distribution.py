@@ -159,3 +159,21 @@ def test_paused_annotators_get_the_reason_and_skills_gate_jobs(api_as, manager, 
     assert admin.post(f"/api/workforce/annotators/{third_user.id}/pause", json={"reason": "培训中"}).status_code == 200
     refused = third.get("/api/tasks/next")
     assert refused.status_code == 403 and "培训中" in refused.json["message"]
+
+
+def test_exam_questions_are_never_used_as_honeypots(api_as, manager, fake_ls):
+    from tests.unit.test_workflow import new_project, upload
+    from workforce.models import Exam
+
+    project = new_project(manager, gold_share=0.5)
+    rows = "text,answer\n" + "".join(f"普通问题{i},\n" for i in range(4)) + "".join(
+        f"金标准{i},教育\n" for i in range(4))
+    upload(manager, project["id"], rows.encode(), gold_field="answer")
+    manager.post(f"/api/projects/{project['id']}/publish")
+    gold = sorted(db.session.scalars(select(Task.id).where(Task.is_gold.is_(True))))
+    db.session.add(Exam(project_id=project["id"], skill="政务", level=1, pass_mark=0.8, cooldown_hours=24,
+                        task_ids=gold[:3]))
+    db.session.commit()
+    _, annotator = api_as(Role.ANNOTATOR)
+    seen = {task["id"] for task in _work(annotator)}
+    assert seen & set(gold) == {gold[3]}
