@@ -10,13 +10,12 @@ import re
 
 from flask import Blueprint, render_template
 from markupsafe import Markup, escape
-from sqlalchemy import select
 
 from accounts.auth import current_user, requires
 from accounts.models import Role
 from extensions import db
 from projects import service
-from projects.models import Project, ProjectStatus
+from projects.models import ProjectStatus
 from vendor import LABEL_STUDIO_VERSION
 
 pages = Blueprint("projects_pages", __name__, url_prefix="/projects")
@@ -41,11 +40,7 @@ def _names() -> dict:
 @requires(*STAFF)
 def job_list():
     """The jobs the manager runs (admins: every job), newest first, with their progress."""
-    user = current_user()
-    query = select(Project).order_by(Project.id.desc())
-    if user.role != Role.ADMIN:
-        query = query.where(Project.created_by_id == user.id)
-    jobs = [service.project_json(db.session, p) for p in db.session.scalars(query)]
+    jobs = [service.project_json(db.session, p) for p in service.managed_projects(db.session, current_user())]
     return render_template("projects/list.html", jobs=jobs)
 
 

@@ -56,11 +56,8 @@ def preview():
 @api.get("")
 @requires(*STAFF)
 def list_projects():
-    user = current_user()
-    query = select(Project).order_by(Project.id.desc())
-    if user.role != Role.ADMIN:
-        query = query.where(Project.created_by_id == user.id)
-    return {"projects": [service.project_json(db.session, p) for p in db.session.scalars(query)]}
+    return {"projects": [service.project_json(db.session, p)
+                         for p in service.managed_projects(db.session, current_user())]}
 
 
 @api.get("/<int:project_id>")

@@ -151,6 +151,14 @@ def transition(session: Session, project: Project, target: str) -> Project:
     return project
 
 
+def managed_projects(session: Session, user: User) -> list[Project]:
+    """The jobs the user manages (admins: all), newest first."""
+    query = select(Project).order_by(Project.id.desc())
+    if user.role != Role.ADMIN:
+        query = query.where(Project.created_by_id == user.id)
+    return list(session.scalars(query))
+
+
 def managed_project(session: Session, user: User, project_id: int) -> Project:
     """A job the user manages (admins manage all); NotFound otherwise, so ids cannot be probed."""
     project = session.get(Project, project_id)
