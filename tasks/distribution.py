@@ -25,6 +25,7 @@ from extensions import redis_connection, utcnow
 from projects.models import Batch, BatchMember, Project, ProjectStatus
 from tasks.models import Assignment, AssignmentStatus, Task
 from workforce.models import Exam
+from workforce.records import capacity_left
 from workforce.service import eligibility_filter, is_paused
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> A
     paused = is_paused(session, user)
     if paused:
         raise Forbidden(f"your work is paused: {paused}")
+    if capacity_left(session, user) <= 0:
+        raise Conflict("you reached your daily capacity; more work tomorrow (a manager can raise it)")
     eligible = eligibility_filter(session, user)
     excluded: set[int] = set()
     for _ in range(ATTEMPTS):

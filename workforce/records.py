@@ -25,6 +25,7 @@ from errors import InvalidInput
 from extensions import utcnow
 from projects.models import Project
 from tasks.models import Annotation, AnnotationStatus, Assignment, AssignmentStatus, Task
+from workforce.models import DEFAULT_DAILY_CAPACITY, AnnotatorProfile
 
 WORKDAY_UTC_OFFSET = timedelta(hours=8)  # China Standard Time
 CENT = Decimal("0.01")
@@ -210,3 +211,12 @@ def records_csv(session: Session, records: list[DayRecord]) -> bytes:
                          r.accepted, r.extra, r.skipped,
                          "" if r.mean_lead_time is None else r.mean_lead_time, r.earnings])
     return buffer.getvalue().encode("utf-8-sig")
+
+
+def capacity_left(session: Session, user: User) -> int:
+    """How many more tasks the annotator may take today (their daily capacity, China time days)."""
+    capacity = session.scalar(select(AnnotatorProfile.daily_capacity).where(AnnotatorProfile.user_id == user.id))
+    taken = session.scalar(select(func.count()).select_from(Assignment).where(
+        Assignment.annotator_id == user.id, Assignment.leased_at >= _day_start_utc(today()),
+        Assignment.status != AssignmentStatus.SKIPPED)) or 0
+    return (DEFAULT_DAILY_CAPACITY if capacity is None else capacity) - taken

@@ -177,3 +177,13 @@ def test_exam_questions_are_never_used_as_honeypots(api_as, manager, fake_ls):
     _, annotator = api_as(Role.ANNOTATOR)
     seen = {task["id"] for task in _work(annotator)}
     assert seen & set(gold) == {gold[3]}
+
+
+def test_daily_capacity_is_enforced(api_as, manager, fake_ls):
+    published_project(manager, items=4, overlap=1)
+    _, admin = api_as(Role.ADMIN)
+    user, annotator = api_as(Role.ANNOTATOR)
+    admin.patch(f"/api/workforce/annotators/{user.id}", json={"daily_capacity": 2})
+    assert len(_work(annotator, limit=2)) == 2
+    refused = annotator.get("/api/tasks/next")
+    assert refused.status_code == 409 and "daily capacity" in refused.json["message"]
