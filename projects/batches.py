@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from accounts.models import Role, User
-from errors import InvalidInput, NotFound
+from errors import NotFound
 from extensions import utcnow
 from projects.models import Batch, BatchMember, Project
 from tasks.models import Task
+from workforce.teams import annotators_named, members_of
 
 
 class Batcher:
@@ -87,16 +87,16 @@ def recount_batches(session: Session, project_id: int) -> None:
         session.execute(update(Batch), [{"id": i, "size": n} for i, n in counts.items()])
 
 
-def assign_batch(session: Session, project_id: int, batch_id: int, usernames: list[str]) -> list[int]:
-    """Hand a batch to named annotators (replacing earlier ones); an empty list opens it to all."""
+def assign_batch(session: Session, project_id: int, batch_id: int, usernames: list[str],
+                 teams: list[str] = ()) -> list[int]:
+    """Hand a batch to named annotators and teams' members (replacing earlier ones; teams are
+    expanded now, so later team changes do not move work already handed out). Nobody named:
+    the batch is open to all again."""
     batch = session.get(Batch, batch_id)
     if batch is None or batch.project_id != project_id:
         raise NotFound(f"batch {batch_id} not found in this job")
-    users = session.scalars(select(User).where(User.username.in_(usernames))).all() if usernames else []
-    unknown = sorted(set(usernames) - {u.username for u in users if u.role == Role.ANNOTATOR})
-    if unknown:
-        raise InvalidInput(f"usernames: not annotators: {', '.join(unknown)}")
+    users = {u.id: u for u in annotators_named(session, usernames) + members_of(session, list(teams))}
     session.execute(delete(BatchMember).where(BatchMember.batch_id == batch_id))
-    session.add_all(BatchMember(batch_id=batch_id, user_id=u.id) for u in users)
+    session.add_all(BatchMember(batch_id=batch_id, user_id=user_id) for user_id in users)
     batch.restricted = bool(users)
-    return [u.id for u in users]
+    return list(users)

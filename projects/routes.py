@@ -115,11 +115,13 @@ def list_batches(project_id: int):
 @api.post("/<int:project_id>/batches/<int:batch_id>/assignees")
 @requires(*STAFF)
 def assign_batch(project_id: int, batch_id: int):
-    """Hand a batch to named annotators by hand (`{"usernames": [...]}`; empty: open to all)."""
-    usernames = json_object().get("usernames")
-    if not isinstance(usernames, list) or not all(isinstance(u, str) for u in usernames):
-        raise InvalidInput("usernames: a list of annotators' usernames (empty to open the batch to all)")
-    batches.assign_batch(db.session, _mine(project_id).id, batch_id, usernames)
+    """Hand a batch to people by hand: `{"usernames": [...], "teams": [...]}` (none: open to all)."""
+    body = json_object()
+    usernames, teams = body.get("usernames", []), body.get("teams", [])
+    for field, value in (("usernames", usernames), ("teams", teams)):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidInput(f"{field}: a list of names (both empty to open the batch to all)")
+    batches.assign_batch(db.session, _mine(project_id).id, batch_id, usernames, teams)
     db.session.commit()
     return {"batches": service.batch_progress(db.session, _mine(project_id))}
 

@@ -92,3 +92,21 @@ class ExamAttempt(Base):
     answers: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # task id -> LS result
     score: Mapped[float | None] = mapped_column(default=None)  # share of right answers
     passed: Mapped[bool | None] = mapped_column(default=None)
+
+
+class Team(Base):
+    """A named group of annotators (a site, a shift) that batches can be handed to at once."""
+
+    __tablename__ = "team"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_member"
+    __table_args__ = (UniqueConstraint("team_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)

@@ -12,7 +12,7 @@ from accounts.models import Role
 from errors import InvalidInput, json_object
 from extensions import db
 from projects.service import managed_project
-from workforce import exams, records, service
+from workforce import exams, records, service, teams
 from workforce.models import AnnotatorProfile
 
 api = Blueprint("workforce_api", __name__, url_prefix="/api/workforce")
@@ -67,6 +67,22 @@ def _scope(**fixed: Any) -> records.Scope:
     return records.Scope(project_id=args.get("project_id", type=int),
                          start=records.parse_day("from", args.get("from")),
                          end=records.parse_day("to", args.get("to")), **fixed)
+
+
+@api.get("/teams")
+@requires(*STAFF)
+def list_teams():
+    return {"teams": teams.teams_json(db.session)}
+
+
+@api.post("/teams")
+@requires(*STAFF)
+def save_team():
+    """Create a team or replace its members: `{"name": ..., "usernames": [...]}`."""
+    body = json_object()
+    teams.save_team(db.session, body.get("name"), body.get("usernames"))
+    db.session.commit()
+    return {"teams": teams.teams_json(db.session)}, 201
 
 
 @api.get("/records")

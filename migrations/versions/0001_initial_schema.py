@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 03:33:45.528490
+Create Date: 2026-11-22 04:18:32.856643
 
 """
 from typing import Sequence, Union
@@ -26,6 +26,12 @@ def upgrade() -> None:
     sa.Column('uid', sa.String(length=32), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_installation')),
     sa.UniqueConstraint('uid', name=op.f('uq_installation_uid'))
+    )
+    op.create_table('team',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_team')),
+    sa.UniqueConstraint('name', name=op.f('uq_team_name'))
     )
     op.create_table('user',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -129,6 +135,18 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_skill')),
     sa.UniqueConstraint('user_id', 'name', name=op.f('uq_skill_user_id_name'))
     )
+    op.create_table('team_member',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['team_id'], ['team.id'], name=op.f('fk_team_member_team_id_team'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_team_member_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_team_member')),
+    sa.UniqueConstraint('team_id', 'user_id', name=op.f('uq_team_member_team_id_user_id'))
+    )
+    with op.batch_alter_table('team_member', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_team_member_user_id'), ['user_id'], unique=False)
+
     op.create_table('batch',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -463,6 +481,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_batch_project_id'))
 
     op.drop_table('batch')
+    with op.batch_alter_table('team_member', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_team_member_user_id'))
+
+    op.drop_table('team_member')
     op.drop_table('skill')
     op.drop_table('project')
     with op.batch_alter_table('job_record', schema=None) as batch_op:
@@ -476,5 +498,6 @@ def downgrade() -> None:
     op.drop_table('api_token')
     op.drop_table('annotator_profile')
     op.drop_table('user')
+    op.drop_table('team')
     op.drop_table('installation')
     # ### end Alembic commands ###

@@ -187,3 +187,18 @@ def test_daily_capacity_is_enforced(api_as, manager, fake_ls):
     assert len(_work(annotator, limit=2)) == 2
     refused = annotator.get("/api/tasks/next")
     assert refused.status_code == 409 and "daily capacity" in refused.json["message"]
+
+
+def test_batches_can_go_to_a_team(api_as, manager, fake_ls):
+    project = published_project(manager, items=2, overlap=1)
+    member_user, member = api_as(Role.ANNOTATOR)
+    _, outsider = api_as(Role.ANNOTATOR)
+    made = manager.post("/api/workforce/teams", json={"name": "贵阳一组", "usernames": [member_user.username]})
+    assert made.status_code == 201 and made.json["teams"] == [{"name": "贵阳一组", "members": [member_user.username]}]
+    (batch,) = manager.get(f"/api/projects/{project['id']}/batches").json["batches"]
+    reply = manager.post(f"/api/projects/{project['id']}/batches/{batch['id']}/assignees", json={"teams": ["贵阳一组"]})
+    assert reply.json["batches"][0]["assignees"] == [member_user.username]
+    assert outsider.get("/api/tasks/next").json["task"] is None
+    assert member.get("/api/tasks/next").json["task"] is not None
+    missing = manager.post(f"/api/projects/{project['id']}/batches/{batch['id']}/assignees", json={"teams": ["无此组"]})
+    assert missing.status_code == 409 and "无此组" in missing.json["message"]
