@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from accounts.models import User
 from accounts.service import create_user
-from demo.slice import run_slice
+from demo.slice import open_jobs, run_slice
 from extensions import db
 
 demo_cli = AppGroup("demo", help="Demo accounts and data.")
@@ -48,3 +48,11 @@ def slice_command(base_url: str, items: int) -> None:
     result = run_slice(base_url, logins, items=items, log=click.echo)
     click.echo(f"done: job {result.project['id']}, dataset {result.dataset['id']} "
                f"with {len(result.downloaded)} agreed items")
+
+
+@demo_cli.command("open-jobs")
+@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True)
+def open_jobs_command(base_url: str) -> None:
+    """Publish demo jobs (entities in judgments, defect boxes on power-line pictures) left open."""
+    password = demo_password()
+    open_jobs(base_url, {name: (name, password) for name, _role, _label in DEMO_USERS}, log=click.echo)

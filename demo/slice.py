@@ -101,7 +101,8 @@ def _slice(sign_in: Callable[[str], Client], buyer_name: str, items: int, seed: 
     project = manager.post("/api/projects", json={
         "title": "市民来信分拨 Citizen questions routing", "domain": "government",
         "guidelines": "把每条市民来信分给负责的部门。Route each question to the responsible department.",
-        "overlap": 3, "template": {"type": "text_classification", "choices": list(DEPARTMENTS)}})
+        "overlap": 3, "piece_rate": "0.20",
+        "template": {"type": "text_classification", "choices": list(DEPARTMENTS)}})
     log(f"job {project['id']} created")
     upload = manager.post(f"/api/projects/{project['id']}/uploads",
                           files={"file": ("citizen_questions.csv", questions_csv(items, seed), "text/csv")})
@@ -128,3 +129,26 @@ def _slice(sign_in: Callable[[str], Client], buyer_name: str, items: int, seed: 
     rows = [json.loads(line) for line in body.text.splitlines()]
     log(f"buyer downloaded dataset {dataset['id']}: {len(rows)} items, sha256 {dataset['sha256'][:12]}")
     return SliceResult(project, submitted, qa_run, dataset, rows)
+
+
+def open_jobs(base_url: str, logins: dict[str, tuple[str, str]], keys: tuple[str, ...] = ("ner", "bbox"),
+              log: Callable[[str], None] = print) -> list[int]:
+    """Publish one job per template in `keys` from its samples, left open for annotators to try
+    in /work (the slice's own job is finished by the time the demo starts)."""
+    with Client(base_url, *logins["manager"]) as manager:
+        catalog = {t["key"]: t for t in manager.get("/api/projects/templates")["templates"]}
+        made = []
+        for key in keys:
+            template = catalog[key]
+            project = manager.post("/api/projects", json={
+                "title": f"演示 Demo: {template['title']}", "overlap": 2, "domain": "demo", "piece_rate": "0.50",
+                "guidelines": "按提示标注，不确定时跳过并写明原因。Label as the heading says; skip with a reason when unsure.",
+                "template": {"type": key}})
+            lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in template["samples"])
+            upload = manager.post(f"/api/projects/{project['id']}/uploads",
+                                  files={"file": (f"{key}.jsonl", lines.encode(), "application/x-ndjson")})
+            manager.wait(upload["job"]["id"])
+            manager.wait(manager.post(f"/api/projects/{project['id']}/publish")["job"]["id"])
+            log(f"open job {project['id']} ({template['title']}) waiting for annotators")
+            made.append(project["id"])
+        return made

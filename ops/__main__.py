@@ -41,6 +41,7 @@ def run(detach: bool) -> int:
     if not marker.exists():
         print("running the demo slice (job → Label Studio → labels → QA → dataset → buyer)...", flush=True)
         print(services.flask(env, "demo", "slice", "--base-url", web), flush=True)
+        print(services.flask(env, "demo", "open-jobs", "--base-url", web), flush=True)
         marker.touch()
     print(banner(web, ls_url, secrets), flush=True)
     if detach:
