@@ -165,26 +165,33 @@
     return Math.max(0.001, Math.round(performance.now() - state.shownAt) / 1000);
   }
 
-  async function submit(result) {
-    const task = state.task;
-    if (!task || state.busy) return;
+  // POST about the current task with the buttons disabled meanwhile; null when nothing to do.
+  async function postForTask(task, path, body) {
+    if (!task || state.busy) return null;
     state.busy = true;
     updateButtons();
-    let reply;
     try {
-      reply = await QL.api("POST", `/api/tasks/${task.id}/annotations`, { result, lead_time: leadTime() });
+      return await QL.api("POST", `/api/tasks/${task.id}/${path}`, body);
     } finally {
       state.busy = false;
       updateButtons();
     }
+  }
+
+  // The task is no longer this person's (lease gone, already answered): Next moves on.
+  function releaseHold() {
+    state.holding = false;
+    updateButtons();
+    showLease();
+  }
+
+  async function submit(result) {
+    const task = state.task;
+    const reply = await postForTask(task, "annotations", { result, lead_time: leadTime() });
+    if (!reply) return;
     if (!reply.ok) {
       // 422: the answer needs fixing, and the editor still holds it (Ctrl+Enter sends it again).
-      // 404/409: the task is no longer this person's to answer; Next moves on.
-      if (reply.status === 404 || reply.status === 409) {
-        state.holding = false;
-        updateButtons();
-        showLease();
-      }
+      if (reply.status === 404 || reply.status === 409) releaseHold();
       showError(`提交失败 / Not saved: ${reply.data.message}`);
       return;
     }
@@ -217,25 +224,15 @@
       return;
     }
     const task = state.task;
-    if (!task || state.busy) return;
-    state.busy = true;
-    updateButtons();
-    let reply;
-    try {
-      reply = await QL.api("POST", `/api/tasks/${task.id}/skip`, { reason });
-    } finally {
-      state.busy = false;
-      updateButtons();
-    }
+    const reply = await postForTask(task, "skip", { reason });
+    if (!reply) return;
     if (!reply.ok && reply.status === 422) {
       ui.skipError.textContent = reply.data.message;
       return;
     }
     ui.dialog.close();
     if (!reply.ok) {
-      state.holding = false;
-      updateButtons();
-      showLease();
+      releaseHold();
       showError(`跳过失败 / Could not skip: ${reply.data.message}`);
       return;
     }
@@ -247,9 +244,7 @@
 
   function leaseExpired(detail) {
     if (!state.holding) return;
-    state.holding = false;
-    updateButtons();
-    showLease();
+    releaseHold();
     showError("租约已过期：这条任务可能已交给别人。你仍可提交——名额未满则照常计入，否则保存为额外标注；" +
               "也可以点“下一条”领取新任务。/ Your lease on this task expired and it may have gone to someone " +
               "else. You can still submit (it counts if a slot is free, otherwise it is kept as extra), " +
