@@ -97,16 +97,17 @@ def _done_in(session: Session, user: User, project_id: int) -> int:
         Assignment.status != AssignmentStatus.SKIPPED)) or 0
 
 
-def _gold_due(session: Session, user: User, project: Project) -> bool:
+def _gold_due(done: int, project: Project) -> bool:
     """Every n-th task handed to a person is gold, n = 1 / the job's gold share."""
     if project.gold_share <= 0:
         return False
     period = max(2, round(1 / project.gold_share))
-    return (_done_in(session, user, project.id) + 1) % period == 0
+    return (done + 1) % period == 0
 
 
-def _capped(session: Session, user: User, project: Project) -> bool:
-    """Whether the person reached the job's cap (a count, or a share of its annotations)."""
+def _capped(session: Session, done: int, project: Project) -> bool:
+    """Whether the person, with `done` tasks of the job, reached its cap (a count, or a share of
+    its annotations)."""
     caps = []
     if project.max_tasks_per_annotator:
         caps.append(project.max_tasks_per_annotator)
@@ -114,7 +115,7 @@ def _capped(session: Session, user: User, project: Project) -> bool:
         tasks = session.scalar(select(func.count()).select_from(Task).where(
             Task.project_id == project.id, Task.is_gold.is_(False))) or 0
         caps.append(math.ceil(project.max_share_per_annotator * tasks * project.overlap))
-    return bool(caps) and _done_in(session, user, project.id) >= min(caps)
+    return bool(caps) and done >= min(caps)
 
 
 def _lease(session: Session, user: User, task: Task, project: Project) -> Assignment | None:
@@ -152,11 +153,13 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> A
         if found is None:
             return None
         task, project = found
-        if _capped(session, user, project):
+        counted = project.gold_share > 0 or project.max_tasks_per_annotator or project.max_share_per_annotator
+        done = _done_in(session, user, project.id) if counted else 0  # one count for both rules
+        if _capped(session, done, project):
             session.rollback()
             excluded.add(project.id)
             continue
-        if _gold_due(session, user, project):
+        if _gold_due(done, project):
             gold = _candidate(session, user, project.id, eligible, gold=True)
             if gold is not None:
                 session.rollback()  # release the row lock on the regular candidate
