@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from background.runner import report_progress
 from exports.models import Dataset
 from extensions import db, utcnow
-from qa.models import Consensus
+from qa.models import Consensus, ConsensusStatus
 from tasks.models import Task
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ def build_dataset(dataset_id: int) -> int:
             raise LookupError(f"dataset {dataset_id} does not exist")
         agreed = (select(Task.id, Task.data, Consensus.label, Consensus.confidence, Consensus.votes)
                   .join(Consensus, Consensus.task_id == Task.id)
-                  .where(Consensus.run_id == dataset.qa_run_id, Consensus.agreed.is_(True))
+                  .where(Consensus.project_id == dataset.project_id,
+                         Consensus.status.in_([ConsensusStatus.AGREED, ConsensusStatus.REVIEWED]))
                   .order_by(Task.id))
         total = session.scalar(select(func.count()).select_from(agreed.subquery()))
         final = datasets_dir() / f"dataset-{dataset.id}.jsonl"

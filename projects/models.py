@@ -41,6 +41,11 @@ class Project(Base):
     # (0.6: 2 of 3 or 3 of 5 pass, a 2-2 tie does not).
     consensus_threshold: Mapped[float] = mapped_column(default=0.6)
     min_gold_accuracy: Mapped[float] = mapped_column(default=0.0)  # annotators below are paused
+    min_gold_answers: Mapped[int] = mapped_column(default=10)  # ...once they answered this many gold tasks
+    qa_method: Mapped[str] = mapped_column(String(20), default="majority_vote")  # or dawid_skene
+    # Dynamic overlap: a doubtful item gets one more annotator at a time up to this many, then
+    # goes to review. None: doubtful items go straight to review.
+    max_overlap: Mapped[int | None] = mapped_column(default=None)
     deadline: Mapped[datetime | None] = mapped_column(default=None)
     piece_rate: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))  # CNY per accepted task
     required_skills: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -77,6 +82,9 @@ class Batch(Base):
     size: Mapped[int] = mapped_column(default=0)
     # A manager assigned this batch by hand: only its members (BatchMember) are handed its tasks.
     restricted: Mapped[bool] = mapped_column(default=False)
+    # Accepted annotations the last automatic QA run of this batch was started for: a completed
+    # batch starts a run only when this grows, so concurrent last submissions start one run.
+    qa_seen_annotations: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

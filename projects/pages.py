@@ -25,7 +25,7 @@ STATUS_NAMES = {"draft": "草稿 / Draft", "active": "进行中 / Active", "paus
 # The settings the form edits (templates/projects/_fields.html); the label config is set in the wizard.
 FORM_FIELDS = frozenset({"title", "domain", "guidelines", "overlap", "batch_size", "batch_group_field",
                          "gold_share", "consensus_threshold", "min_gold_accuracy", "deadline", "piece_rate",
-                         "required_skills"})
+                         "required_skills", "min_gold_answers", "max_overlap", "qa_method"})
 # What the button that moves a job to each status says.
 TRANSITION_NAMES = {"active": "启动 / Activate", "paused": "暂停 / Pause", "completed": "完成 / Complete",
                     "archived": "归档 / Archive"}

@@ -26,10 +26,13 @@ TRANSITIONS: dict[ProjectStatus, set[ProjectStatus]] = {
 NUMBERS: dict[str, tuple[type, float, float]] = {
     "overlap": (int, 1, 50), "batch_size": (int, 1, 100_000), "lease_seconds": (int, 60, 86_400), "gold_share": (float, 0, 0.5),
     "consensus_threshold": (float, 0, 1), "min_gold_accuracy": (float, 0, 1),
-    "max_tasks_per_annotator": (int, 1, 10_000_000), "max_share_per_annotator": (float, 0.001, 1)}
+    "max_tasks_per_annotator": (int, 1, 10_000_000), "max_share_per_annotator": (float, 0.001, 1),
+    "min_gold_answers": (int, 1, 10_000), "max_overlap": (int, 1, 50)}
+QA_METHODS = ("majority_vote", "dawid_skene")
 EDITABLE_AFTER_DRAFT = {"title", "domain", "guidelines", "deadline", "piece_rate", "required_skills",
                         "overlap", "gold_share", "consensus_threshold", "min_gold_accuracy", "lease_seconds",
-                        "max_tasks_per_annotator", "max_share_per_annotator"}
+                        "max_tasks_per_annotator", "max_share_per_annotator", "min_gold_answers",
+                        "max_overlap", "qa_method"}
 
 
 def _number(name: str, value: Any) -> float | int:
@@ -71,10 +74,16 @@ def _skills(value: Any) -> list[str]:
     return sorted(set(value))
 
 
+def _qa_method(value: Any) -> str:
+    if value not in QA_METHODS:
+        raise InvalidInput(f"qa_method: one of {', '.join(QA_METHODS)}")
+    return value
+
+
 def _apply(project: Project, body: dict[str, Any]) -> None:
     """Set every field present in `body` on the project, checking each."""
     parsers = {"title": lambda v: _text("title", v, 2, 200), "domain": lambda v: _text("domain", v, 1, 60),
-               "deadline": _deadline, "piece_rate": _piece_rate, "required_skills": _skills,
+               "deadline": _deadline, "piece_rate": _piece_rate, "required_skills": _skills, "qa_method": _qa_method,
                "batch_group_field": lambda v: _text("batch_group_field", v, 1, 100) if v else None}
     for name, value in body.items():
         if name.startswith("max_") and value is None and name in NUMBERS:
@@ -83,6 +92,8 @@ def _apply(project: Project, body: dict[str, Any]) -> None:
             setattr(project, name, _number(name, value))
         elif name in parsers:
             setattr(project, name, parsers[name](value))
+    if project.max_overlap is not None and project.max_overlap < (project.overlap or 1):
+        raise InvalidInput(f"max_overlap: at least the overlap ({project.overlap}), or empty for no dynamic overlap")
     if "label_config" in body or "template" in body:
         project.label_config = label_config.parse(templates.build_config(body)).xml
 
@@ -114,7 +125,7 @@ def update_project(session: Session, user: User, project: Project, body: dict[st
         set_guidelines(session, user, project, body["guidelines"])
     if "overlap" in body:  # a raised overlap reopens full tasks (dynamic overlap), a lowered one closes
         session.execute(update(Task).where(Task.project_id == project.id)
-                        .values(is_open=Task.slots_taken < project.overlap))
+                        .values(is_open=Task.slots_taken < project.overlap + Task.extra_overlap))
     session.flush()
     return project
 
@@ -171,7 +182,7 @@ def batch_progress(session: Session, project: Project) -> list[dict[str, Any]]:
     """Per batch: items, annotations made and needed (k per item)."""
     rows = session.execute(
         select(Batch.id, Batch.number, Batch.group_value, Batch.size,
-               func.coalesce(func.sum(Task.annotation_count), 0))
+               func.coalesce(func.sum(Task.annotation_count), 0), func.coalesce(func.sum(Task.extra_overlap), 0))
         .outerjoin(Task, Task.batch_id == Batch.id).where(Batch.project_id == project.id)
         .group_by(Batch.id).order_by(Batch.number)).all()
     members: dict[int, list[str]] = {}
@@ -180,13 +191,13 @@ def batch_progress(session: Session, project: Project) -> list[dict[str, Any]]:
             .join(Batch, Batch.id == BatchMember.batch_id).where(Batch.project_id == project.id)):
         members.setdefault(batch_id, []).append(username)
     return [{"id": r[0], "number": r[1], "group": r[2], "items": r[3], "annotations": int(r[4]),
-             "needed": r[3] * project.overlap, "assignees": sorted(members.get(r[0], []))} for r in rows]
+             "needed": r[3] * project.overlap + int(r[5]), "assignees": sorted(members.get(r[0], []))} for r in rows]
 
 
 def project_json(session: Session, project: Project) -> dict[str, Any]:
-    total, gold, done = session.execute(
+    total, gold, done, extra = session.execute(
         select(func.count(Task.id), func.coalesce(func.sum(func.cast(Task.is_gold, Integer())), 0),
-               func.coalesce(func.sum(Task.annotation_count), 0))
+               func.coalesce(func.sum(Task.annotation_count), 0), func.coalesce(func.sum(Task.extra_overlap), 0))
         .where(Task.project_id == project.id)).one()
     return {"id": project.id, "title": project.title, "domain": project.domain,
             "status": project.status.value, "overlap": project.overlap, "batch_size": project.batch_size,
@@ -195,10 +206,11 @@ def project_json(session: Session, project: Project) -> dict[str, Any]:
             "max_share_per_annotator": project.max_share_per_annotator,
             "batch_group_field": project.batch_group_field, "gold_share": project.gold_share,
             "consensus_threshold": project.consensus_threshold,
-            "min_gold_accuracy": project.min_gold_accuracy,
+            "min_gold_accuracy": project.min_gold_accuracy, "min_gold_answers": project.min_gold_answers,
+            "qa_method": project.qa_method, "max_overlap": project.max_overlap,
             "deadline": project.deadline.isoformat() if project.deadline else None,
             "piece_rate": str(project.piece_rate), "required_skills": project.required_skills,
             "guidelines": current_guidelines(session, project),
             "guidelines_version": project.guidelines_version, "label_config": project.label_config,
             "ls_project_id": project.ls_project_id, "tasks": total - int(gold), "gold_tasks": int(gold),
-            "annotations": int(done), "annotations_needed": (total - int(gold)) * project.overlap}
+            "annotations": int(done), "annotations_needed": (total - int(gold)) * project.overlap + int(extra)}

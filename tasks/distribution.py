@@ -34,11 +34,13 @@ ATTEMPTS = 8  # candidates tried before answering "nothing for you now" (SQLite 
 
 
 def take_slot(session: Session, task_id: int, overlap: int, *, accepted: bool = False) -> bool:
-    """Reserve one of the task's slots if one is free (and count an accepted annotation)."""
-    values = {"slots_taken": Task.slots_taken + 1, "is_open": Task.slots_taken + 1 < overlap}
+    """Reserve one of the task's slots if one is free (and count an accepted annotation).
+    `overlap` is the job's k; QA may have raised this task's own by `extra_overlap`."""
+    needed = overlap + Task.extra_overlap
+    values = {"slots_taken": Task.slots_taken + 1, "is_open": Task.slots_taken + 1 < needed}
     if accepted:
         values["annotation_count"] = Task.annotation_count + 1
-    taken = session.execute(update(Task).where(Task.id == task_id, Task.slots_taken < overlap)
+    taken = session.execute(update(Task).where(Task.id == task_id, Task.slots_taken < needed)
                             .values(**values).execution_options(synchronize_session=False))
     return taken.rowcount == 1
 

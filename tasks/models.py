@@ -37,9 +37,11 @@ class Task(Base):
     gold_answer: Mapped[Any | None] = mapped_column(JSON, default=None)  # never sent to annotators
     source_line: Mapped[int | None] = mapped_column(default=None)  # line in the uploaded file
     annotation_count: Mapped[int] = mapped_column(default=0)  # accepted annotations
+    # Annotators added by QA to a doubtful item (dynamic overlap): it needs overlap + extra_overlap.
+    extra_overlap: Mapped[int] = mapped_column(default=0, server_default=text("0"))  # bulk inserts omit it
     # Accepted annotations plus live leases: never above the job's overlap (conditional UPDATEs).
     slots_taken: Mapped[int] = mapped_column(default=0)
-    is_open: Mapped[bool] = mapped_column(default=True)  # slots_taken < overlap, kept with it
+    is_open: Mapped[bool] = mapped_column(default=True)  # slots_taken < overlap + extra, kept with it
     ls_task_id: Mapped[int | None] = mapped_column(default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -87,6 +89,7 @@ class Annotation(Base):
     result: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # Label Studio's result format
     label: Mapped[str | None] = mapped_column(String(200), default=None)  # for classification QA
     lead_time: Mapped[float | None] = mapped_column(default=None)  # seconds in the editor
+    gold_correct: Mapped[bool | None] = mapped_column(default=None)  # graded on submit, gold tasks only
     guidelines_version: Mapped[int] = mapped_column(default=1)  # the version it was made under
     status: Mapped[AnnotationStatus] = mapped_column(
         string_enum(AnnotationStatus),

@@ -65,3 +65,20 @@ def primary_label(config: LabelConfig, result: list[dict[str, Any]]) -> str | No
         if region.get("from_name") == control.name:
             return "|".join(sorted(region["value"]["choices"]))
     return None
+
+
+def gold_label(config: LabelConfig, gold: Any) -> str | None:
+    """A gold answer as a classification label comparable with `results.primary_label`: it may be
+    stored as a label ("交通运输"), labels joined by "|" or listed, or a Label Studio result."""
+    if isinstance(gold, list) and gold and all(isinstance(region, dict) for region in gold):
+        try:
+            return primary_label(config, gold)
+        except (KeyError, TypeError):
+            return None
+    if isinstance(gold, list):
+        parts = [str(g) for g in gold]
+    elif isinstance(gold, (str, int, float)) and not isinstance(gold, bool):
+        parts = str(gold).split("|")
+    else:
+        return None
+    return "|".join(sorted(p.strip() for p in parts if p.strip())) or None

@@ -8,6 +8,7 @@ from accounts.models import Role
 from background.queues import enqueue_tracked_by_row
 from errors import InvalidInput
 from extensions import db
+from qa.service import start_batch_run_if_complete
 from tasks import distribution, service
 from tasks.jobs import deliver_annotation
 from tasks.models import AnnotationStatus, Task
@@ -69,4 +70,5 @@ def submit(task_id: int):
         return reply, 201
     enqueue_tracked_by_row("labelstudio", deliver_annotation, annotation.id,
                            job_id=f"deliver-annotation-{annotation.id}")
+    start_batch_run_if_complete(db.session, task_id)
     return reply, 201

@@ -18,9 +18,16 @@ from errors import Conflict, NotFound
 from extensions import utcnow
 from projects.label_config import parse
 from projects.models import Project, ProjectStatus
+from qa import gold
 from tasks import results
 from tasks.distribution import take_slot
-from tasks.models import Annotation, AnnotationStatus, Assignment, AssignmentStatus, Task
+from tasks.models import (
+    Annotation,
+    AnnotationStatus,
+    Assignment,
+    AssignmentStatus,
+    Task,
+)
 
 
 def assigned_task(session: Session, user: User, task_id: int) -> tuple[Task, Project, Assignment]:
@@ -70,8 +77,9 @@ def submit(session: Session, user: User, task_id: int, result: Any,
     config = parse(project.label_config)
     checked = results.validate(config, result)
     status = claim_lease(session, task, project, lease)
+    label = results.primary_label(config, checked)
     annotation = Annotation(task_id=task.id, annotator_id=user.id, result=checked, status=status,
-                            label=results.primary_label(config, checked),
+                            label=label, gold_correct=gold.grade(config, task, label),
                             lead_time=lead_time, guidelines_version=project.guidelines_version)
     session.add(annotation)
     try:
@@ -79,6 +87,8 @@ def submit(session: Session, user: User, task_id: int, result: Any,
     except IntegrityError:  # two submits of one lease at once: the first one won
         session.rollback()
         raise Conflict(f"you have already annotated task {task_id}") from None
+    if annotation.gold_correct is not None:
+        gold.pause_if_below_bar(session, user, project)
     return annotation
 
 

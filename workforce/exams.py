@@ -39,23 +39,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() + "Z" if value else None
 
 
-def gold_label(config: LabelConfig, gold: Any) -> str | None:
-    """A gold answer as a classification label comparable with `results.primary_label`: it may be
-    stored as a label ("交通运输"), labels joined by "|" or listed, or a Label Studio result."""
-    if isinstance(gold, list) and gold and all(isinstance(region, dict) for region in gold):
-        try:
-            return results.primary_label(config, gold)
-        except (KeyError, TypeError):
-            return None
-    if isinstance(gold, list):
-        parts = [str(g) for g in gold]
-    elif isinstance(gold, (str, int, float)) and not isinstance(gold, bool):
-        parts = str(gold).split("|")
-    else:
-        return None
-    return "|".join(sorted(p.strip() for p in parts if p.strip())) or None
-
-
 def _share(value: Any) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
         raise InvalidInput("pass_mark: the least share of right answers, a number from 0 to 1")
@@ -88,7 +71,7 @@ def _question_ids(session: Session, project: Project, config: LabelConfig, value
                            f"(got {len(tasks)}); upload items with a gold answer column first")
     choices = set(config.classification.choices)
     for task in tasks:
-        label = gold_label(config, task.gold_answer)
+        label = results.gold_label(config, task.gold_answer)
         if label is None or not set(label.split("|")) <= choices:
             raise InvalidInput(f"task_ids: the gold answer of task {task.id} ({task.gold_answer!r}) "
                                f"is not among the job's choices")
@@ -235,7 +218,7 @@ def submit_answers(session: Session, user: User, exam: Exam, project: Project, a
     right = 0
     for task_id, result in checked.items():
         label = results.primary_label(config, result)
-        right += label is not None and label == gold_label(config, gold.get(task_id))
+        right += label is not None and label == results.gold_label(config, gold.get(task_id))
     score = right / len(exam.task_ids)
     passed = score >= exam.pass_mark
     closed = session.execute(update(ExamAttempt).where(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 04:18:32.856643
+Create Date: 2026-11-22 06:21:49.284787
 
 """
 from typing import Sequence, Union
@@ -113,6 +113,9 @@ def upgrade() -> None:
     sa.Column('max_share_per_annotator', sa.Float(), nullable=True),
     sa.Column('consensus_threshold', sa.Float(), nullable=False),
     sa.Column('min_gold_accuracy', sa.Float(), nullable=False),
+    sa.Column('min_gold_answers', sa.Integer(), nullable=False),
+    sa.Column('qa_method', sa.String(length=20), nullable=False),
+    sa.Column('max_overlap', sa.Integer(), nullable=True),
     sa.Column('deadline', sa.DateTime(), nullable=True),
     sa.Column('piece_rate', sa.Numeric(precision=10, scale=2), nullable=False),
     sa.Column('required_skills', sa.JSON(), nullable=False),
@@ -154,6 +157,7 @@ def upgrade() -> None:
     sa.Column('group_value', sa.String(length=200), nullable=True),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('restricted', sa.Boolean(), nullable=False),
+    sa.Column('qa_seen_annotations', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_batch_project_id_project'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_batch')),
@@ -193,24 +197,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('guideline_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_guideline_version_project_id'), ['project_id'], unique=False)
-
-    op.create_table('qa_run',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('project_id', sa.Integer(), nullable=False),
-    sa.Column('job_id', sa.Integer(), nullable=True),
-    sa.Column('method', sa.String(length=40), nullable=False),
-    sa.Column('n_tasks', sa.Integer(), nullable=False),
-    sa.Column('n_annotations', sa.Integer(), nullable=False),
-    sa.Column('n_agreed', sa.Integer(), nullable=False),
-    sa.Column('percent_agreement', sa.Float(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('completed_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['job_id'], ['job_record.id'], name=op.f('fk_qa_run_job_id_job_record'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_qa_run_project_id_project'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_qa_run'))
-    )
-    with op.batch_alter_table('qa_run', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_qa_run_project_id'), ['project_id'], unique=False)
 
     op.create_table('upload',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -252,6 +238,155 @@ def upgrade() -> None:
     with op.batch_alter_table('batch_member', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_batch_member_user_id'), ['user_id'], unique=False)
 
+    op.create_table('exam_attempt',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('exam_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('answers', sa.JSON(), nullable=True),
+    sa.Column('score', sa.Float(), nullable=True),
+    sa.Column('passed', sa.Boolean(), nullable=True),
+    sa.ForeignKeyConstraint(['exam_id'], ['exam.id'], name=op.f('fk_exam_attempt_exam_id_exam'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_exam_attempt_user_id_user'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exam_attempt'))
+    )
+    with op.batch_alter_table('exam_attempt', schema=None) as batch_op:
+        batch_op.create_index('ix_exam_attempt_exam_id_user_id', ['exam_id', 'user_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_exam_attempt_user_id'), ['user_id'], unique=False)
+        batch_op.create_index('uq_exam_attempt_open', ['exam_id', 'user_id'], unique=True, sqlite_where=sa.text('finished_at IS NULL'), postgresql_where=sa.text('finished_at IS NULL'))
+
+    op.create_table('qa_run',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=True),
+    sa.Column('job_id', sa.Integer(), nullable=True),
+    sa.Column('trigger', sa.String(length=20), nullable=False),
+    sa.Column('method', sa.String(length=40), nullable=False),
+    sa.Column('n_tasks', sa.Integer(), nullable=False),
+    sa.Column('n_annotations', sa.Integer(), nullable=False),
+    sa.Column('n_agreed', sa.Integer(), nullable=False),
+    sa.Column('n_extended', sa.Integer(), nullable=False),
+    sa.Column('n_review', sa.Integer(), nullable=False),
+    sa.Column('percent_agreement', sa.Float(), nullable=True),
+    sa.Column('metrics', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('completed_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], name=op.f('fk_qa_run_batch_id_batch'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['job_id'], ['job_record.id'], name=op.f('fk_qa_run_job_id_job_record'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_qa_run_project_id_project'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_qa_run'))
+    )
+    with op.batch_alter_table('qa_run', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_qa_run_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_qa_run_project_id'), ['project_id'], unique=False)
+
+    op.create_table('task',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=True),
+    sa.Column('upload_id', sa.Integer(), nullable=True),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('content_hash', sa.String(length=64), nullable=False),
+    sa.Column('is_gold', sa.Boolean(), nullable=False),
+    sa.Column('gold_answer', sa.JSON(), nullable=True),
+    sa.Column('source_line', sa.Integer(), nullable=True),
+    sa.Column('annotation_count', sa.Integer(), nullable=False),
+    sa.Column('extra_overlap', sa.Integer(), server_default=sa.text('0'), nullable=False),
+    sa.Column('slots_taken', sa.Integer(), nullable=False),
+    sa.Column('is_open', sa.Boolean(), nullable=False),
+    sa.Column('ls_task_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], name=op.f('fk_task_batch_id_batch'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_task_project_id_project'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_task')),
+    sa.UniqueConstraint('project_id', 'content_hash', name=op.f('uq_task_project_id_content_hash'))
+    )
+    with op.batch_alter_table('task', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_task_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_task_ls_task_id'), ['ls_task_id'], unique=False)
+        batch_op.create_index('ix_task_open', ['project_id', 'id'], unique=False, postgresql_where=sa.text('is_open'), sqlite_where=sa.text('is_open'))
+
+    op.create_table('annotation',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('annotator_id', sa.Integer(), nullable=False),
+    sa.Column('result', sa.JSON(), nullable=False),
+    sa.Column('label', sa.String(length=200), nullable=True),
+    sa.Column('lead_time', sa.Float(), nullable=True),
+    sa.Column('gold_correct', sa.Boolean(), nullable=True),
+    sa.Column('guidelines_version', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('accepted', 'extra', name='annotationstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('ls_annotation_id', sa.Integer(), nullable=True),
+    sa.Column('delivered_at', sa.DateTime(), nullable=True),
+    sa.Column('edited_in_ls_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['annotator_id'], ['user.id'], name=op.f('fk_annotation_annotator_id_user')),
+    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_annotation_task_id_task'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_annotation')),
+    sa.UniqueConstraint('task_id', 'annotator_id', name=op.f('uq_annotation_task_id_annotator_id'))
+    )
+    with op.batch_alter_table('annotation', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_annotation_annotator_id'), ['annotator_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_annotation_task_id'), ['task_id'], unique=False)
+        batch_op.create_index('ix_annotation_undelivered', ['ls_annotation_id'], unique=False)
+
+    op.create_table('annotator_score',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('annotator_id', sa.Integer(), nullable=False),
+    sa.Column('annotations', sa.Integer(), nullable=False),
+    sa.Column('agreement', sa.Float(), nullable=True),
+    sa.Column('skill', sa.Float(), nullable=True),
+    sa.Column('gold_answered', sa.Integer(), nullable=False),
+    sa.Column('gold_accuracy', sa.Float(), nullable=True),
+    sa.ForeignKeyConstraint(['annotator_id'], ['user.id'], name=op.f('fk_annotator_score_annotator_id_user'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['run_id'], ['qa_run.id'], name=op.f('fk_annotator_score_run_id_qa_run'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_annotator_score')),
+    sa.UniqueConstraint('run_id', 'annotator_id', name=op.f('uq_annotator_score_run_id_annotator_id'))
+    )
+    with op.batch_alter_table('annotator_score', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_annotator_score_annotator_id'), ['annotator_id'], unique=False)
+
+    op.create_table('assignment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('annotator_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('leased', 'submitted', 'expired', 'skipped', name='assignmentstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('leased_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('skip_reason', sa.String(length=300), nullable=True),
+    sa.ForeignKeyConstraint(['annotator_id'], ['user.id'], name=op.f('fk_assignment_annotator_id_user')),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_assignment_project_id_project'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_assignment_task_id_task'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_assignment')),
+    sa.UniqueConstraint('task_id', 'annotator_id', name=op.f('uq_assignment_task_id_annotator_id'))
+    )
+    with op.batch_alter_table('assignment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_assignment_annotator_id'), ['annotator_id'], unique=False)
+        batch_op.create_index('ix_assignment_live', ['status', 'expires_at'], unique=False)
+
+    op.create_table('consensus',
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('label', sa.String(length=200), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=False),
+    sa.Column('confidence', sa.Float(), nullable=False),
+    sa.Column('votes', sa.Integer(), nullable=False),
+    sa.Column('method', sa.String(length=40), nullable=False),
+    sa.Column('status', sa.Enum('agreed', 'extended', 'review', 'reviewed', name='consensusstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_consensus_project_id_project'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['run_id'], ['qa_run.id'], name=op.f('fk_consensus_run_id_qa_run'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_consensus_task_id_task'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('task_id', name=op.f('pk_consensus'))
+    )
+    with op.batch_alter_table('consensus', schema=None) as batch_op:
+        batch_op.create_index('ix_consensus_project_status', ['project_id', 'status'], unique=False)
+
     op.create_table('dataset',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -275,124 +410,6 @@ def upgrade() -> None:
     with op.batch_alter_table('dataset', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_dataset_project_id'), ['project_id'], unique=False)
 
-    op.create_table('exam_attempt',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('exam_id', sa.Integer(), nullable=False),
-    sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('started_at', sa.DateTime(), nullable=False),
-    sa.Column('finished_at', sa.DateTime(), nullable=True),
-    sa.Column('answers', sa.JSON(), nullable=True),
-    sa.Column('score', sa.Float(), nullable=True),
-    sa.Column('passed', sa.Boolean(), nullable=True),
-    sa.ForeignKeyConstraint(['exam_id'], ['exam.id'], name=op.f('fk_exam_attempt_exam_id_exam'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_exam_attempt_user_id_user'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_exam_attempt'))
-    )
-    with op.batch_alter_table('exam_attempt', schema=None) as batch_op:
-        batch_op.create_index('ix_exam_attempt_exam_id_user_id', ['exam_id', 'user_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_exam_attempt_user_id'), ['user_id'], unique=False)
-        batch_op.create_index('uq_exam_attempt_open', ['exam_id', 'user_id'], unique=True, sqlite_where=sa.text('finished_at IS NULL'), postgresql_where=sa.text('finished_at IS NULL'))
-
-    op.create_table('task',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('project_id', sa.Integer(), nullable=False),
-    sa.Column('batch_id', sa.Integer(), nullable=True),
-    sa.Column('upload_id', sa.Integer(), nullable=True),
-    sa.Column('data', sa.JSON(), nullable=False),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
-    sa.Column('is_gold', sa.Boolean(), nullable=False),
-    sa.Column('gold_answer', sa.JSON(), nullable=True),
-    sa.Column('source_line', sa.Integer(), nullable=True),
-    sa.Column('annotation_count', sa.Integer(), nullable=False),
-    sa.Column('slots_taken', sa.Integer(), nullable=False),
-    sa.Column('is_open', sa.Boolean(), nullable=False),
-    sa.Column('ls_task_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], name=op.f('fk_task_batch_id_batch'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_task_project_id_project'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_task')),
-    sa.UniqueConstraint('project_id', 'content_hash', name=op.f('uq_task_project_id_content_hash'))
-    )
-    with op.batch_alter_table('task', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_task_batch_id'), ['batch_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_task_ls_task_id'), ['ls_task_id'], unique=False)
-        batch_op.create_index('ix_task_open', ['project_id', 'id'], unique=False, postgresql_where=sa.text('is_open'), sqlite_where=sa.text('is_open'))
-
-    op.create_table('annotation',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('task_id', sa.Integer(), nullable=False),
-    sa.Column('annotator_id', sa.Integer(), nullable=False),
-    sa.Column('result', sa.JSON(), nullable=False),
-    sa.Column('label', sa.String(length=200), nullable=True),
-    sa.Column('lead_time', sa.Float(), nullable=True),
-    sa.Column('guidelines_version', sa.Integer(), nullable=False),
-    sa.Column('status', sa.Enum('accepted', 'extra', name='annotationstatus', native_enum=False, length=20), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('ls_annotation_id', sa.Integer(), nullable=True),
-    sa.Column('delivered_at', sa.DateTime(), nullable=True),
-    sa.Column('edited_in_ls_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['annotator_id'], ['user.id'], name=op.f('fk_annotation_annotator_id_user')),
-    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_annotation_task_id_task'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_annotation')),
-    sa.UniqueConstraint('task_id', 'annotator_id', name=op.f('uq_annotation_task_id_annotator_id'))
-    )
-    with op.batch_alter_table('annotation', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_annotation_annotator_id'), ['annotator_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_annotation_task_id'), ['task_id'], unique=False)
-        batch_op.create_index('ix_annotation_undelivered', ['ls_annotation_id'], unique=False)
-
-    op.create_table('assignment',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('task_id', sa.Integer(), nullable=False),
-    sa.Column('annotator_id', sa.Integer(), nullable=False),
-    sa.Column('project_id', sa.Integer(), nullable=False),
-    sa.Column('status', sa.Enum('leased', 'submitted', 'expired', 'skipped', name='assignmentstatus', native_enum=False, length=20), nullable=False),
-    sa.Column('leased_at', sa.DateTime(), nullable=False),
-    sa.Column('expires_at', sa.DateTime(), nullable=False),
-    sa.Column('finished_at', sa.DateTime(), nullable=True),
-    sa.Column('skip_reason', sa.String(length=300), nullable=True),
-    sa.ForeignKeyConstraint(['annotator_id'], ['user.id'], name=op.f('fk_assignment_annotator_id_user')),
-    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_assignment_project_id_project'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_assignment_task_id_task'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_assignment')),
-    sa.UniqueConstraint('task_id', 'annotator_id', name=op.f('uq_assignment_task_id_annotator_id'))
-    )
-    with op.batch_alter_table('assignment', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_assignment_annotator_id'), ['annotator_id'], unique=False)
-        batch_op.create_index('ix_assignment_live', ['status', 'expires_at'], unique=False)
-
-    op.create_table('consensus',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('run_id', sa.Integer(), nullable=False),
-    sa.Column('task_id', sa.Integer(), nullable=False),
-    sa.Column('label', sa.String(length=200), nullable=False),
-    sa.Column('confidence', sa.Float(), nullable=False),
-    sa.Column('votes', sa.Integer(), nullable=False),
-    sa.Column('agreed', sa.Boolean(), nullable=False),
-    sa.ForeignKeyConstraint(['run_id'], ['qa_run.id'], name=op.f('fk_consensus_run_id_qa_run'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_consensus_task_id_task'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_consensus')),
-    sa.UniqueConstraint('run_id', 'task_id', name=op.f('uq_consensus_run_id_task_id'))
-    )
-    with op.batch_alter_table('consensus', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_consensus_run_id'), ['run_id'], unique=False)
-
-    op.create_table('dataset_grant',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('dataset_id', sa.Integer(), nullable=False),
-    sa.Column('buyer_id', sa.Integer(), nullable=False),
-    sa.Column('granted_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['buyer_id'], ['user.id'], name=op.f('fk_dataset_grant_buyer_id_user'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], name=op.f('fk_dataset_grant_dataset_id_dataset'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['granted_by_id'], ['user.id'], name=op.f('fk_dataset_grant_granted_by_id_user'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_grant')),
-    sa.UniqueConstraint('dataset_id', 'buyer_id', name=op.f('uq_dataset_grant_dataset_id_buyer_id'))
-    )
-    with op.batch_alter_table('dataset_grant', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_dataset_grant_buyer_id'), ['buyer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_dataset_grant_dataset_id'), ['dataset_id'], unique=False)
-
     op.create_table('reconcile_flag',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -411,23 +428,70 @@ def upgrade() -> None:
     with op.batch_alter_table('reconcile_flag', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reconcile_flag_project_id'), ['project_id'], unique=False)
 
+    op.create_table('review_item',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=True),
+    sa.Column('disputed', sa.Float(), nullable=False),
+    sa.Column('status', sa.Enum('open', 'decided', name='reviewstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('reviewer_id', sa.Integer(), nullable=True),
+    sa.Column('label', sa.String(length=200), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=True),
+    sa.Column('note', sa.String(length=1000), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_review_item_project_id_project'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['user.id'], name=op.f('fk_review_item_reviewer_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['run_id'], ['qa_run.id'], name=op.f('fk_review_item_run_id_qa_run'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['task_id'], ['task.id'], name=op.f('fk_review_item_task_id_task'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_item')),
+    sa.UniqueConstraint('task_id', name=op.f('uq_review_item_task_id'))
+    )
+    with op.batch_alter_table('review_item', schema=None) as batch_op:
+        batch_op.create_index('ix_review_open', ['project_id', 'status', 'disputed'], unique=False)
+
+    op.create_table('dataset_grant',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dataset_id', sa.Integer(), nullable=False),
+    sa.Column('buyer_id', sa.Integer(), nullable=False),
+    sa.Column('granted_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['buyer_id'], ['user.id'], name=op.f('fk_dataset_grant_buyer_id_user'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], name=op.f('fk_dataset_grant_dataset_id_dataset'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['granted_by_id'], ['user.id'], name=op.f('fk_dataset_grant_granted_by_id_user'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_grant')),
+    sa.UniqueConstraint('dataset_id', 'buyer_id', name=op.f('uq_dataset_grant_dataset_id_buyer_id'))
+    )
+    with op.batch_alter_table('dataset_grant', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dataset_grant_buyer_id'), ['buyer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_dataset_grant_dataset_id'), ['dataset_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('reconcile_flag', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_reconcile_flag_project_id'))
-
-    op.drop_table('reconcile_flag')
     with op.batch_alter_table('dataset_grant', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_dataset_grant_dataset_id'))
         batch_op.drop_index(batch_op.f('ix_dataset_grant_buyer_id'))
 
     op.drop_table('dataset_grant')
+    with op.batch_alter_table('review_item', schema=None) as batch_op:
+        batch_op.drop_index('ix_review_open')
+
+    op.drop_table('review_item')
+    with op.batch_alter_table('reconcile_flag', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reconcile_flag_project_id'))
+
+    op.drop_table('reconcile_flag')
+    with op.batch_alter_table('dataset', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dataset_project_id'))
+
+    op.drop_table('dataset')
     with op.batch_alter_table('consensus', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_consensus_run_id'))
+        batch_op.drop_index('ix_consensus_project_status')
 
     op.drop_table('consensus')
     with op.batch_alter_table('assignment', schema=None) as batch_op:
@@ -435,6 +499,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_assignment_annotator_id'))
 
     op.drop_table('assignment')
+    with op.batch_alter_table('annotator_score', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_annotator_score_annotator_id'))
+
+    op.drop_table('annotator_score')
     with op.batch_alter_table('annotation', schema=None) as batch_op:
         batch_op.drop_index('ix_annotation_undelivered')
         batch_op.drop_index(batch_op.f('ix_annotation_task_id'))
@@ -447,16 +515,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_task_batch_id'))
 
     op.drop_table('task')
+    with op.batch_alter_table('qa_run', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_qa_run_project_id'))
+        batch_op.drop_index(batch_op.f('ix_qa_run_batch_id'))
+
+    op.drop_table('qa_run')
     with op.batch_alter_table('exam_attempt', schema=None) as batch_op:
         batch_op.drop_index('uq_exam_attempt_open', sqlite_where=sa.text('finished_at IS NULL'), postgresql_where=sa.text('finished_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_exam_attempt_user_id'))
         batch_op.drop_index('ix_exam_attempt_exam_id_user_id')
 
     op.drop_table('exam_attempt')
-    with op.batch_alter_table('dataset', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_dataset_project_id'))
-
-    op.drop_table('dataset')
     with op.batch_alter_table('batch_member', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_batch_member_user_id'))
 
@@ -465,10 +534,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_upload_project_id'))
 
     op.drop_table('upload')
-    with op.batch_alter_table('qa_run', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_qa_run_project_id'))
-
-    op.drop_table('qa_run')
     with op.batch_alter_table('guideline_version', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_guideline_version_project_id'))
 

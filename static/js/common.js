@@ -86,13 +86,13 @@ window.QL = window.QL || {};
   };
 
   const NUMBERS = { overlap: parseInt, batch_size: parseInt, gold_share: parseFloat,
-                    consensus_threshold: parseFloat, min_gold_accuracy: parseFloat };
+                    consensus_threshold: parseFloat, min_gold_accuracy: parseFloat, min_gold_answers: parseInt };
 
   /* The settings inputs of `form` as an API body; `onlyChanged` keeps those that differ from data-initial. */
   QL.readSettings = function (form, onlyChanged) {
     const body = {};
     const names = ["title", "domain", "guidelines", "deadline", "piece_rate", "required_skills",
-                   "batch_group_field", ...Object.keys(NUMBERS)];
+                   "batch_group_field", "qa_method", "max_overlap", ...Object.keys(NUMBERS)];
     for (const name of names) {
       const input = form.elements[name];
       if (!input || input.disabled) continue;
@@ -102,6 +102,9 @@ window.QL = window.QL || {};
         if (raw.trim() === "") continue;
         const number = NUMBERS[name](raw);
         body[name] = Number.isNaN(number) ? raw : number;  // the API names the field if it is not a number
+      } else if (name === "max_overlap") {  // empty: no dynamic overlap
+        const number = parseInt(raw, 10);
+        body[name] = raw.trim() === "" ? null : (Number.isNaN(number) ? raw : number);
       } else if (name === "required_skills") {
         body[name] = raw.split(/[,，、\n]/).map((s) => s.trim()).filter(Boolean);
       } else if (name === "guidelines") {
@@ -114,6 +117,7 @@ window.QL = window.QL || {};
     }
     if (!onlyChanged && !body.deadline) delete body.deadline;
     if (!onlyChanged && !body.batch_group_field) delete body.batch_group_field;
+    if (!onlyChanged && body.max_overlap === null) delete body.max_overlap;
     return body;
   };
 })(window.QL);
