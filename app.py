@@ -45,6 +45,7 @@ def _register_blueprints(app: Flask) -> None:
     from projects.routes import api as projects_api, media as media_pages
     from qa.routes import api as qa_api
     from system import api as system_api
+    from qa.pages import pages as qa_pages
     from tasks.pages import workspace_pages
     from tasks.routes import api as tasks_api
     from vendor import vendor
@@ -52,7 +53,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (accounts_pages, accounts_api, jobs_api, projects_api, tasks_api, qa_api,
                       exports_api, system_api, media_pages, projects_pages, vendor, workforce_api,
-                      workspace_pages):
+                      workspace_pages, qa_pages):
         app.register_blueprint(blueprint)
 
 
