@@ -38,14 +38,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from accounts.routes import api as accounts_api, pages as accounts_pages
+    from accounts.routes import api as accounts_api
+    from accounts.routes import pages as accounts_pages
     from background.routes import api as jobs_api
     from exports.routes import api as exports_api
+    from exports.routes import downloads
     from projects.pages import pages as projects_pages
-    from projects.routes import api as projects_api, media as media_pages
+    from projects.routes import api as projects_api
+    from projects.routes import media as media_pages
+    from qa.pages import pages as qa_pages
     from qa.routes import api as qa_api
     from system import api as system_api
-    from qa.pages import pages as qa_pages
     from tasks.pages import workspace_pages
     from tasks.routes import api as tasks_api
     from vendor import vendor
@@ -53,7 +56,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (accounts_pages, accounts_api, jobs_api, projects_api, tasks_api, qa_api,
                       exports_api, system_api, media_pages, projects_pages, vendor, workforce_api,
-                      workspace_pages, qa_pages):
+                      workspace_pages, qa_pages, downloads):
         app.register_blueprint(blueprint)
 
 

@@ -120,13 +120,21 @@ def _slice(sign_in: Callable[[str], Client], buyer_name: str, items: int, seed: 
     manager.wait(started["job"]["id"])
     qa_run = manager.get(f"/api/qa/runs/{started['run']['id']}")
     log(f"QA: agreement {qa_run['percent_agreement']:.3f}, {qa_run['agreed']}/{qa_run['tasks']} agreed")
-    built = manager.post("/api/exports", json={"project_id": project["id"], "qa_run_id": qa_run["id"]})
+    built = manager.post("/api/exports", json={
+        "project_ids": [project["id"]], "formats": ["jsonl", "parquet", "csv"], "license": "CC BY-NC 4.0",
+        "description": "市民来信按负责部门分拨，三人标注、多数投票合成。Citizen questions routed to departments."})
     manager.wait(built["job"]["id"])
-    manager.post(f"/api/exports/{built['dataset']['id']}/grants", json={"buyer": buyer_name})
+    dataset_id = built["dataset"]["id"]
+    manager.post(f"/api/exports/{dataset_id}/publish")
     buyer = sign_in("buyer")
-    dataset = buyer.get(f"/api/exports/{built['dataset']['id']}")
-    body = Client._check(buyer.http.get(dataset["download_url"]))
-    rows = [json.loads(line) for line in body.text.splitlines()]
+    buyer.post(f"/api/exports/{dataset_id}/requests", json={"message": "用于训练分拨模型 / to train a router"})
+    manager.post(f"/api/exports/{dataset_id}/grants", json={"buyer": buyer_name})
+    dataset = buyer.get(f"/api/exports/{dataset_id}")
+    rows = []
+    for file in dataset["files"]:
+        if file["format"] == "jsonl":
+            link = buyer.post(file["link_url"])
+            rows += [json.loads(line) for line in Client._check(buyer.http.get(link["url"])).text.splitlines()]
     log(f"buyer downloaded dataset {dataset['id']}: {len(rows)} items, sha256 {dataset['sha256'][:12]}")
     return SliceResult(project, submitted, qa_run, dataset, rows)
 

@@ -1,25 +1,25 @@
-"""Background dataset builds: write a QA run's agreed items as JSONL, atomically.
+"""Background dataset builds: one RQ job per version, from its jobs' agreed items to finished files.
 
-Rows stream from the database to a temporary file in task order, then the file is renamed into
-place and its SHA-256 recorded; a rerun writes the same bytes, and a crash never leaves a
-half-written file where a buyer could download it.
+The version is written into a scratch folder, its digests computed, the folder renamed into
+place and only then the rows (files, card, sha256) committed; a rerun after a crash starts the
+scratch folder afresh and writes the same bytes. A build that cannot succeed (a format that does
+not fit the job, an image that is not stored here) marks the version failed with the reason.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
+import shutil
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, select
 
 from background.runner import report_progress
-from exports.models import Dataset
+from exports.build import VersionBuilder, file_digests, replace_folder, version_digest
+from exports.models import Dataset, DatasetFile, DatasetStatus
 from extensions import db, utcnow
-from qa.models import Consensus, ConsensusStatus
-from tasks.models import Task
+from projects.imports import media_store
+from projects.models import Project
 
 logger = logging.getLogger(__name__)
 
@@ -30,36 +30,47 @@ def datasets_dir() -> Path:
     return path
 
 
+def version_dir(dataset_id: int) -> Path:
+    return datasets_dir() / str(dataset_id)
+
+
 def build_dataset(dataset_id: int) -> int:
-    """Write the dataset's file; return its item count."""
+    """Build a dataset version's files; return its item count."""
     with db.new_session() as session:
         dataset = session.get(Dataset, dataset_id)
         if dataset is None:
             raise LookupError(f"dataset {dataset_id} does not exist")
-        agreed = (select(Task.id, Task.data, Consensus.label, Consensus.confidence, Consensus.votes)
-                  .join(Consensus, Consensus.task_id == Task.id)
-                  .where(Consensus.project_id == dataset.project_id,
-                         Consensus.status.in_([ConsensusStatus.AGREED, ConsensusStatus.REVIEWED]))
-                  .order_by(Task.id))
-        total = session.scalar(select(func.count()).select_from(agreed.subquery()))
-        final = datasets_dir() / f"dataset-{dataset.id}.jsonl"
-        partial = final.with_suffix(".jsonl.partial")
-        digest, count = hashlib.sha256(), 0
-        with partial.open("wb") as out:
-            for row in session.execute(agreed.execution_options(yield_per=1000)):
-                line = json.dumps({"id": row.id, "data": row.data, "label": row.label,
-                                   "confidence": round(row.confidence, 6), "annotators": row.votes},
-                                  ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-                out.write(line)
-                digest.update(line)
-                count += 1
-                if count % 5000 == 0:
-                    report_progress(count, total, "writing items")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, final)
-        dataset.file_name, dataset.sha256, dataset.n_items = final.name, digest.hexdigest(), count
-        dataset.size_bytes, dataset.built_at = final.stat().st_size, utcnow()
+        projects = list(session.scalars(select(Project).where(Project.id.in_(dataset.project_ids)).order_by(Project.id)))
+        scratch = datasets_dir() / f"{dataset_id}.partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        report_progress(0, 3, "writing items")
+        try:
+            builder = VersionBuilder(session, projects, dataset.options, current_app.config["SECRET_KEY"], media_store())
+            builder.write(scratch, dataset.name, dataset.license, dataset.description)
+        except ValueError as problem:  # the inputs cannot make this version: say why, do not retry
+            shutil.rmtree(scratch, ignore_errors=True)
+            dataset.status, dataset.error = DatasetStatus.FAILED, str(problem)[:1000]
+            session.commit()
+            logger.warning("event=dataset_failed dataset_id=%s error=%s", dataset_id, problem)
+            return 0
+        report_progress(2, 3, "computing checksums")
+        files = file_digests(scratch)
+        replace_folder(scratch, version_dir(dataset_id))
+        session.execute(delete(DatasetFile).where(DatasetFile.dataset_id == dataset_id))
+        session.add_all(DatasetFile(dataset_id=dataset_id, format=_format_of(path, dataset.options["formats"]),
+                                    path=path, sha256=sha, size_bytes=size) for path, sha, size in files)
+        dataset.sha256, dataset.n_items, dataset.card = version_digest(files), builder.stats.items, builder.card
+        dataset.size_bytes = sum(size for _, _, size in files)
+        dataset.status, dataset.error, dataset.built_at = DatasetStatus.READY, None, utcnow()
         session.commit()
-        logger.info("event=dataset_built dataset_id=%s items=%s sha256=%s", dataset_id, count, dataset.sha256)
-        return count
+        report_progress(3, 3, "done")
+        logger.info("event=dataset_built dataset_id=%s items=%s sha256=%s", dataset_id, dataset.n_items, dataset.sha256)
+        return dataset.n_items
+
+
+def _format_of(path: str, formats: list[str]) -> str:
+    top = path.split("/", 1)[0]
+    if top in formats:
+        return top
+    return {"card.json": "card", "README.md": "card", "manifest.tsv": "manifest"}.get(top, "other")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:21:49.284787
+Create Date: 2026-11-22 06:30:56.921852
 
 """
 from typing import Sequence, Union
@@ -166,6 +166,35 @@ def upgrade() -> None:
     with op.batch_alter_table('batch', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_batch_project_id'), ['project_id'], unique=False)
 
+    op.create_table('dataset',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('project_id', sa.Integer(), nullable=False),
+    sa.Column('project_ids', sa.JSON(), nullable=False),
+    sa.Column('options', sa.JSON(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('license', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.Enum('building', 'ready', 'failed', name='datasetstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('error', sa.String(length=1000), nullable=True),
+    sa.Column('job_id', sa.Integer(), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('n_items', sa.Integer(), nullable=False),
+    sa.Column('size_bytes', sa.BigInteger(), nullable=False),
+    sa.Column('card', sa.JSON(), nullable=False),
+    sa.Column('published_at', sa.DateTime(), nullable=True),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('built_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_dataset_created_by_id_user'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['job_id'], ['job_record.id'], name=op.f('fk_dataset_job_id_job_record'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_dataset_project_id_project'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset')),
+    sa.UniqueConstraint('name', 'version', name=op.f('uq_dataset_name_version'))
+    )
+    with op.batch_alter_table('dataset', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dataset_project_id'), ['project_id'], unique=False)
+
     op.create_table('exam',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('project_id', sa.Integer(), nullable=False),
@@ -237,6 +266,37 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('batch_member', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_batch_member_user_id'), ['user_id'], unique=False)
+
+    op.create_table('dataset_file',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dataset_id', sa.Integer(), nullable=False),
+    sa.Column('format', sa.String(length=20), nullable=False),
+    sa.Column('path', sa.String(length=500), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('size_bytes', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], name=op.f('fk_dataset_file_dataset_id_dataset'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_file')),
+    sa.UniqueConstraint('dataset_id', 'path', name=op.f('uq_dataset_file_dataset_id_path'))
+    )
+    op.create_table('dataset_grant',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dataset_id', sa.Integer(), nullable=False),
+    sa.Column('buyer_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('requested', 'granted', 'declined', 'revoked', name='grantstatus', native_enum=False, length=20), nullable=False),
+    sa.Column('message', sa.String(length=1000), nullable=True),
+    sa.Column('license_terms', sa.Text(), nullable=True),
+    sa.Column('granted_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['buyer_id'], ['user.id'], name=op.f('fk_dataset_grant_buyer_id_user'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], name=op.f('fk_dataset_grant_dataset_id_dataset'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['granted_by_id'], ['user.id'], name=op.f('fk_dataset_grant_granted_by_id_user'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_grant')),
+    sa.UniqueConstraint('dataset_id', 'buyer_id', name=op.f('uq_dataset_grant_dataset_id_buyer_id'))
+    )
+    with op.batch_alter_table('dataset_grant', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dataset_grant_buyer_id'), ['buyer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_dataset_grant_dataset_id'), ['dataset_id'], unique=False)
 
     op.create_table('exam_attempt',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -387,28 +447,21 @@ def upgrade() -> None:
     with op.batch_alter_table('consensus', schema=None) as batch_op:
         batch_op.create_index('ix_consensus_project_status', ['project_id', 'status'], unique=False)
 
-    op.create_table('dataset',
+    op.create_table('dataset_download',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('project_id', sa.Integer(), nullable=False),
-    sa.Column('qa_run_id', sa.Integer(), nullable=False),
-    sa.Column('job_id', sa.Integer(), nullable=True),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('format', sa.String(length=20), nullable=False),
-    sa.Column('file_name', sa.String(length=200), nullable=True),
-    sa.Column('sha256', sa.String(length=64), nullable=True),
-    sa.Column('n_items', sa.Integer(), nullable=False),
-    sa.Column('size_bytes', sa.Integer(), nullable=False),
-    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.Column('file_id', sa.Integer(), nullable=False),
+    sa.Column('buyer_id', sa.Integer(), nullable=False),
+    sa.Column('range', sa.String(length=100), nullable=True),
+    sa.Column('status_code', sa.Integer(), nullable=False),
+    sa.Column('remote_addr', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('built_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['created_by_id'], ['user.id'], name=op.f('fk_dataset_created_by_id_user'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['job_id'], ['job_record.id'], name=op.f('fk_dataset_job_id_job_record'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_dataset_project_id_project'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['qa_run_id'], ['qa_run.id'], name=op.f('fk_dataset_qa_run_id_qa_run')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset'))
+    sa.ForeignKeyConstraint(['buyer_id'], ['user.id'], name=op.f('fk_dataset_download_buyer_id_user'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['file_id'], ['dataset_file.id'], name=op.f('fk_dataset_download_file_id_dataset_file'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_download'))
     )
-    with op.batch_alter_table('dataset', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_dataset_project_id'), ['project_id'], unique=False)
+    with op.batch_alter_table('dataset_download', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dataset_download_buyer_id'), ['buyer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_dataset_download_file_id'), ['file_id'], unique=False)
 
     op.create_table('reconcile_flag',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -451,33 +504,12 @@ def upgrade() -> None:
     with op.batch_alter_table('review_item', schema=None) as batch_op:
         batch_op.create_index('ix_review_open', ['project_id', 'status', 'disputed'], unique=False)
 
-    op.create_table('dataset_grant',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('dataset_id', sa.Integer(), nullable=False),
-    sa.Column('buyer_id', sa.Integer(), nullable=False),
-    sa.Column('granted_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['buyer_id'], ['user.id'], name=op.f('fk_dataset_grant_buyer_id_user'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['dataset_id'], ['dataset.id'], name=op.f('fk_dataset_grant_dataset_id_dataset'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['granted_by_id'], ['user.id'], name=op.f('fk_dataset_grant_granted_by_id_user'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_grant')),
-    sa.UniqueConstraint('dataset_id', 'buyer_id', name=op.f('uq_dataset_grant_dataset_id_buyer_id'))
-    )
-    with op.batch_alter_table('dataset_grant', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_dataset_grant_buyer_id'), ['buyer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_dataset_grant_dataset_id'), ['dataset_id'], unique=False)
-
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('dataset_grant', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_dataset_grant_dataset_id'))
-        batch_op.drop_index(batch_op.f('ix_dataset_grant_buyer_id'))
-
-    op.drop_table('dataset_grant')
     with op.batch_alter_table('review_item', schema=None) as batch_op:
         batch_op.drop_index('ix_review_open')
 
@@ -486,10 +518,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_reconcile_flag_project_id'))
 
     op.drop_table('reconcile_flag')
-    with op.batch_alter_table('dataset', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_dataset_project_id'))
+    with op.batch_alter_table('dataset_download', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dataset_download_file_id'))
+        batch_op.drop_index(batch_op.f('ix_dataset_download_buyer_id'))
 
-    op.drop_table('dataset')
+    op.drop_table('dataset_download')
     with op.batch_alter_table('consensus', schema=None) as batch_op:
         batch_op.drop_index('ix_consensus_project_status')
 
@@ -526,6 +559,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_exam_attempt_exam_id_user_id')
 
     op.drop_table('exam_attempt')
+    with op.batch_alter_table('dataset_grant', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dataset_grant_dataset_id'))
+        batch_op.drop_index(batch_op.f('ix_dataset_grant_buyer_id'))
+
+    op.drop_table('dataset_grant')
+    op.drop_table('dataset_file')
     with op.batch_alter_table('batch_member', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_batch_member_user_id'))
 
@@ -542,6 +581,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_exam_project_id'))
 
     op.drop_table('exam')
+    with op.batch_alter_table('dataset', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dataset_project_id'))
+
+    op.drop_table('dataset')
     with op.batch_alter_table('batch', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_batch_project_id'))
 

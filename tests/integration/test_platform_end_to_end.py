@@ -15,7 +15,7 @@ from accounts.models import User
 from demo.samples import DEPARTMENTS
 from demo.slice import Client, run_slice
 from extensions import db
-from qa.models import Consensus
+from qa.models import Consensus, ConsensusStatus
 from tasks.models import Annotation, Task
 
 pytestmark = pytest.mark.integration
@@ -70,21 +70,24 @@ def test_qa_figures_match_the_stored_annotations(slice_result, pg_app):
         assert stored[task].label == counts.index[0] or counts.iloc[0] == counts.iloc[1]
         assert stored[task].confidence == pytest.approx(counts.iloc[0] / len(group))
     assert run["percent_agreement"] == pytest.approx(sum(pair_shares) / len(pair_shares))
-    assert run["tasks"] == ITEMS and run["agreed"] == sum(c.agreed for c in stored.values())
+    assert run["tasks"] == ITEMS and run["agreed"] == sum(c.status == ConsensusStatus.AGREED for c in stored.values())
+    assert run["review"] == sum(c.status == ConsensusStatus.REVIEW for c in stored.values())
 
 
 def test_buyer_gets_exactly_the_agreed_items(slice_result, live_platform, people):
     dataset, rows = slice_result.dataset, slice_result.downloaded
     assert len(rows) == slice_result.qa_run["agreed"] == dataset["items"] > 0
     assert all(r["confidence"] >= 0.6 for r in rows)
+    train = next(f for f in dataset["files"] if f["path"] == "jsonl/train.jsonl")
     with Client(live_platform, *people["buyer"]) as buyer:
-        body = buyer.http.get(dataset["download_url"]).content
-        partial = buyer.http.get(dataset["download_url"], headers={"Range": "bytes=0-99"})
-    assert hashlib.sha256(body).hexdigest() == dataset["sha256"]
+        link = buyer.post(train["link_url"])
+        body = buyer.http.get(link["url"]).content
+        partial = buyer.http.get(link["url"], headers={"Range": "bytes=0-99"})
+    assert hashlib.sha256(body).hexdigest() == train["sha256"]
     assert partial.status_code == 206 and partial.content == body[:100]
     with Client(live_platform, *people["buyer2"]) as stranger:
-        assert stranger.http.get(dataset["download_url"]).status_code == 404
-        assert stranger.get("/api/exports")["datasets"] == []
+        assert stranger.http.post(train["link_url"]).status_code == 403
+        assert "files" not in stranger.get(f"/api/exports/{dataset['id']}")
 
 
 def _annotator_tokens(pg_app, count: int, tag: str) -> list[tuple[int, str]]:

@@ -8,7 +8,8 @@ import pytest
 from accounts.models import Role
 from tests.conftest import PASSWORD, make_user
 
-OPEN = {"static", "accounts.login", "accounts_api.create_token", "system_api.health", "index"}
+# Public on purpose; downloads.download: the signed, short-lived link in its URL is the credential.
+OPEN = {"static", "accounts.login", "accounts_api.create_token", "system_api.health", "index", "downloads.download"}
 
 
 def test_every_route_declares_its_audience(app):

@@ -166,23 +166,28 @@ def test_qa_dataset_and_buyer_download(api_as, manager, fake_ls):
     run = manager.get(f"/api/qa/runs/{started.json['run']['id']}").json
     assert run["tasks"] == 3 and run["agreed"] == 2
     assert run["percent_agreement"] == pytest.approx((1 + 1 / 3 + 0) / 3)
-    built = manager.post("/api/exports", json={"project_id": project["id"]})
+    built = manager.post("/api/exports", json={"project_id": project["id"], "split": [1, 0, 0]})
     assert built.status_code == 202
     dataset_id = built.json["dataset"]["id"]
     buyer_user, buyer = api_as(Role.BUYER)
     _, stranger = api_as(Role.BUYER)
-    assert buyer.get(f"/api/exports/{dataset_id}/download").status_code == 404  # not granted yet
+    assert buyer.get(f"/api/exports/{dataset_id}").status_code == 404  # not published yet
+    assert manager.post(f"/api/exports/{dataset_id}/publish").status_code == 200
+    entry = buyer.get(f"/api/exports/{dataset_id}").json
+    assert entry["access"] is None and "files" not in entry  # in the catalog, not downloadable
     assert manager.post(f"/api/exports/{dataset_id}/grants", json={"buyer": buyer_user.username}).status_code == 201
-    download = buyer.get(f"/api/exports/{dataset_id}/download")
+    files = {f["path"]: f for f in buyer.get(f"/api/exports/{dataset_id}").json["files"]}
+    link = buyer.post(files["jsonl/train.jsonl"]["link_url"]).json
+    download = buyer.get(link["url"])
     assert download.status_code == 200
     rows = [json.loads(line) for line in download.get_data(as_text=True).splitlines()]
     download.close()
-    assert [r["label"] for r in rows] == [CHOICES[0], CHOICES[1]]
-    assert rows[1]["confidence"] == pytest.approx(2 / 3, abs=1e-6)
-    assert "编号" in rows[0]["data"]["text"]  # Chinese text unescaped
-    assert stranger.get(f"/api/exports/{dataset_id}/download").status_code == 404
-    assert [d["id"] for d in stranger.get("/api/exports").json["datasets"]] == []
-    annotator_reply = annotators[0].get(f"/api/exports/{dataset_id}/download")
+    assert sorted(r["label"] for r in rows) == sorted([CHOICES[0], CHOICES[1]])
+    assert sorted(r["confidence"] for r in rows) == pytest.approx([2 / 3, 1.0], abs=1e-6)
+    assert all("编号" in r["data"]["text"] for r in rows)  # Chinese text unescaped
+    assert stranger.post(files["jsonl/train.jsonl"]["link_url"]).status_code == 403
+    assert "files" not in stranger.get(f"/api/exports/{dataset_id}").json
+    annotator_reply = annotators[0].get(f"/api/exports/{dataset_id}")
     assert annotator_reply.status_code == 403
 
 

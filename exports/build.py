@@ -1,0 +1,177 @@
+"""Building one dataset version: stream the jobs' agreed items into every requested format, write
+the card and the manifest, and move the finished folder into place.
+
+Items stream from the database in a seeded shuffled order (`exports.splits`), each assigned its
+split on the way, once per format; memory holds one chunk of rows and a few bytes per item for the
+manifest, whatever the dataset's size. The version is assembled in a scratch folder and renamed
+into place, so a crash never leaves a half-written version where a buyer could download it, and
+its sha256 (over every file's path and digest) is the same for every build from the same inputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exports.card import CardStats, build_card, card_markdown, quality_figures
+from exports.formats import ExportItem, FormatSpec, LocalImage, writer_for
+from exports.splits import StratifiedSplitter, shuffle_key
+from projects.label_config import LabelConfig, parse
+from projects.media import MediaStore
+from projects.models import Project
+from qa.models import Consensus, ConsensusStatus
+from tasks.models import Annotation, AnnotationStatus, Task
+
+CHUNK = 2000
+KIND_OF_TASK = {"text_classification": "classification", "multi_label": "classification",
+                "image_classification": "classification", "ner": "spans", "bbox": "boxes",
+                "free_text": "text", "pairwise": "pairwise"}
+_CONTROLS = {"classification": ("Choices",), "spans": ("Labels", "HyperTextLabels"),
+             "boxes": ("RectangleLabels", "Rectangle"), "text": ("TextArea",), "pairwise": ("Pairwise",)}
+
+
+def format_spec(config: LabelConfig, media: MediaStore) -> FormatSpec:
+    """How the writers should read a job's items, from its label config."""
+    kind = KIND_OF_TASK.get(config.task_type)
+    if kind is None:
+        raise ValueError("label_config: this job's controls fit no dataset format (no choices, spans, boxes or text)")
+    control = next(c for c in config.controls if c.tag in _CONTROLS[kind])
+    field_of = {o.name: o.data_field for o in config.objects}
+    target = field_of.get(control.to_names[0]) if control.to_names else None
+    others = [o.data_field for o in config.objects if o.data_field != target and o.tag in ("Text", "HyperText")]
+    spec: dict[str, Any] = {"kind": kind, "fields": tuple(sorted(config.data_fields)), "labels": control.choices,
+                            "multi_label": control.multiple, "images": _resolver(media)}
+    if kind == "spans" and target:
+        spec["text_field"] = target
+    elif kind == "boxes" and target:
+        spec["image_field"] = target
+    elif kind == "text" and target:
+        spec["prompt_field"], spec["context_field"] = target, (others[0] if others else None)
+    return FormatSpec(**spec)
+
+
+def _resolver(media: MediaStore):
+    def resolve(reference: str) -> LocalImage | None:
+        if reference.startswith("/media/") and media.exists(reference.removeprefix("/media/")):
+            return LocalImage(media.path(reference.removeprefix("/media/")))
+        return None
+    return resolve
+
+
+def pseudonym(secret: str, user_id: int) -> str:
+    """A stable stand-in for an annotator in exports: buyers never see who labeled what."""
+    return "a-" + hashlib.sha256(f"{secret}:annotator:{user_id}".encode()).hexdigest()[:10]
+
+
+class VersionBuilder:
+    """Writes one version's files into `scratch`; `finish` moves them to `target`."""
+
+    def __init__(self, session: Session, projects: list[Project], options: dict[str, Any], secret: str,
+                 media: MediaStore):
+        self.session, self.projects, self.options, self.secret = session, projects, options, secret
+        self.config = parse(projects[0].label_config)
+        self.spec = format_spec(self.config, media)
+        self.stats = CardStats()
+        self._ids, self._digests, self._splits = array("q"), array("q"), array("b")
+
+    def items(self, record: bool = False) -> Iterator[ExportItem]:
+        """The version's items in shuffled order with their splits; `record` counts them for the
+        card and the manifest (done on the first pass only)."""
+        splitter = StratifiedSplitter(tuple(self.options["split"]), self.options["seed"])
+        rows = self.session.execute(self._query().execution_options(yield_per=CHUNK))
+        for chunk in rows.partitions(CHUNK):
+            people = self._annotations([row.id for row in chunk]) if self.options["include_annotations"] else {}
+            for row in chunk:
+                split = splitter.assign(row.label)
+                item = ExportItem(id=row.id, data=row.data, split=split, label=row.label, result=row.result or [],
+                                  confidence=round(row.confidence, 6), annotators=row.votes,
+                                  annotations=people.get(row.id, []) if self.options["include_annotations"] else None)
+                if record:
+                    self._record(item, row.method)
+                yield item
+
+    def _query(self):
+        options = self.options
+        query = (select(Task.id, Task.data, Consensus.label, Consensus.result, Consensus.confidence,
+                        Consensus.votes, Consensus.method)
+                 .join(Consensus, Consensus.task_id == Task.id)
+                 .where(Consensus.project_id.in_([p.id for p in self.projects]),
+                        Consensus.status.in_([ConsensusStatus.AGREED, ConsensusStatus.REVIEWED]),
+                        Consensus.confidence >= options["min_confidence"]))
+        if options["labels"]:
+            query = query.where(Consensus.label.in_(options["labels"]))
+        if options["batch_ids"]:
+            query = query.where(Task.batch_id.in_(options["batch_ids"]))
+        return query.order_by(shuffle_key(Task.id, options["seed"]), Task.id)
+
+    def _annotations(self, task_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        found: dict[int, list[dict[str, Any]]] = {}
+        for row in self.session.execute(
+                select(Annotation.task_id, Annotation.annotator_id, Annotation.label, Annotation.result)
+                .where(Annotation.task_id.in_(task_ids), Annotation.status == AnnotationStatus.ACCEPTED)
+                .order_by(Annotation.task_id, Annotation.id)):
+            found.setdefault(row.task_id, []).append(
+                {"annotator": pseudonym(self.secret, row.annotator_id), "label": row.label, "result": row.result})
+        return found
+
+    def _record(self, item: ExportItem, method: str) -> None:
+        self.stats.add(item, method)
+        answer = json.dumps([item.label, item.result], ensure_ascii=False, sort_keys=True).encode()
+        self._ids.append(item.id)
+        self._digests.append(int.from_bytes(hashlib.blake2b(answer, digest_size=8).digest(), "big", signed=True))
+        self._splits.append(("train", "validation", "test").index(item.split))
+
+    def write(self, scratch: Path, name: str, license: str, description: str) -> None:
+        """Every format, then the manifest and the card, into `scratch`."""
+        for index, fmt in enumerate(self.options["formats"]):
+            writer_for(fmt, self.spec.kind)(self.items(record=index == 0), scratch / fmt, self.spec)
+        self._write_manifest(scratch / "manifest.tsv")
+        card = build_card(name, self.projects, self.config.task_type, list(self.spec.labels), self.stats,
+                          quality_figures(self.session, self.projects), self.options, license, description)
+        (scratch / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        (scratch / "README.md").write_text(card_markdown(card), encoding="utf-8")
+        self.card = card
+
+    def _write_manifest(self, path: Path) -> None:
+        """One line per item in id order: id, split, a digest of its final answer (for diffs)."""
+        ids = np.frombuffer(self._ids, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        digests, splits = np.frombuffer(self._digests, dtype=np.int64), np.frombuffer(self._splits, dtype=np.int8)
+        names = ("train", "validation", "test")
+        with path.open("w", encoding="utf-8", newline="\n") as out:
+            for start in range(0, len(order), 100_000):
+                part = order[start:start + 100_000]
+                out.write("".join(f"{i}\t{names[s]}\t{d & 0xFFFFFFFFFFFFFFFF:016x}\n"
+                                  for i, s, d in zip(ids[part].tolist(), splits[part].tolist(), digests[part].tolist())))
+
+
+def file_digests(folder: Path) -> list[tuple[str, str, int]]:
+    """(relative path, sha256, size) of every file under `folder`, in path order."""
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with path.open("rb") as source:
+            while block := source.read(1 << 20):
+                digest.update(block)
+        found.append((path.relative_to(folder).as_posix(), digest.hexdigest(), path.stat().st_size))
+    return found
+
+
+def version_digest(files: list[tuple[str, str, int]]) -> str:
+    """The whole version's sha256: over "path  sha256" lines, as `sha256sum` prints them."""
+    return hashlib.sha256("".join(f"{sha}  {path}\n" for path, sha, _ in files).encode()).hexdigest()
+
+
+def replace_folder(scratch: Path, target: Path) -> None:
+    """Move a finished version into place (a previous finished copy of it is replaced whole)."""
+    if target.exists():
+        shutil.rmtree(target)
+    scratch.rename(target)

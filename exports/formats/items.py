@@ -1,0 +1,93 @@
+"""What the dataset writers take: agreed items (`ExportItem`) and a description of the job (`FormatSpec`).
+
+Both are plain values: the job that builds a dataset reads them from the database, the writers
+only turn them into files, so they run the same in a worker, a test or a benchmark.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+Kind = Literal["classification", "boxes", "spans", "text", "pairwise"]
+KINDS: tuple[str, ...] = ("classification", "boxes", "spans", "text", "pairwise")
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    id: int  # our task id
+    data: dict[str, Any]  # the task's data, e.g. {"text": "…"} or {"image": "/media/<sha>.png"}
+    split: str  # "train" | "validation" | "test"
+    label: str | None  # consensus classification label ("a|b" joined for multi-label), if any
+    result: list[dict]  # consensus in Label Studio result format (regions), may be []
+    confidence: float
+    annotators: int  # number of annotators behind the consensus
+    annotations: list[dict] | None = None  # individual ones: {"annotator", "result", "label"}
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    """A task's picture on this machine; width/height in pixels when known."""
+    path: Path
+    width: int | None = None
+    height: int | None = None
+
+
+ImageSource = Callable[[str], LocalImage | None] | Mapping[str, LocalImage]  # None: no such picture
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """The job an export comes from: its kind, the data fields to export, and the label set in order."""
+    kind: Kind
+    fields: tuple[str, ...]  # data fields exported as columns, in this order
+    labels: tuple[str, ...] = ()  # classes (classification), span or box labels, in the job's order
+    multi_label: bool = False  # classification: several labels per item, joined by "|"
+    text_field: str = "text"  # spans: the text their offsets point into
+    image_field: str = "image"  # boxes: the picture's reference, resolved by `images`
+    prompt_field: str = "question"  # text: the question or instruction answered
+    context_field: str | None = None  # text: a passage shown above the prompt, if the job has one
+    images: ImageSource | None = None  # boxes: data[image_field] -> a local file (and its size)
+    chat_style: Literal["messages", "instruction"] = "messages"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: one of {', '.join(KINDS)} (got {self.kind!r})")
+        if not self.fields or len(set(self.fields)) != len(self.fields):
+            raise ValueError(f"fields: distinct data field names are required (got {self.fields!r})")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels: each label once (got {self.labels!r})")
+        if self.chat_style not in ("messages", "instruction"):
+            raise ValueError(f"chat_style: 'messages' or 'instruction' (got {self.chat_style!r})")
+        missing = [name for name in self.role_fields if name not in self.fields]
+        if missing:
+            raise ValueError(f"fields: a {self.kind} job exports {missing[0]!r}; add it to fields")
+
+    @property
+    def role_fields(self) -> tuple[str, ...]:
+        """The data fields this kind of job cannot do without."""
+        if self.kind == "spans":
+            return (self.text_field,)
+        if self.kind == "boxes":
+            return (self.image_field,)
+        if self.kind == "text":
+            return (self.prompt_field,) + ((self.context_field,) if self.context_field else ())
+        return ()
+
+    def locate(self, item: ExportItem) -> LocalImage:
+        """The item's picture as a local file (and its size, if the source knows it)."""
+        reference = item.data.get(self.image_field)
+        if isinstance(reference, str) and self.images is not None:
+            found = self.images.get(reference) if isinstance(self.images, Mapping) else self.images(reference)
+            if found is not None:
+                return found
+        raise ValueError(f"task {item.id}: no local image for {self.image_field}={reference!r}")
+
+
+def check_split(item: ExportItem) -> str:
+    """The item's split, or ValueError naming the task when it is none of SPLITS."""
+    if item.split not in SPLITS:
+        raise ValueError(f"task {item.id}: split {item.split!r} is not one of {', '.join(SPLITS)}")
+    return item.split

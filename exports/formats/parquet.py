@@ -1,0 +1,129 @@
+"""Parquet datasets: one file per split, typed columns, the same bytes for the same items.
+
+Columns: `id`, the job's data fields (text), what the kind of job answers (`label`; `answer`;
+`entities`, `tokens`, `ner_tags`; `image_width`, `image_height`, `objects` with `bbox` as
+[x, y, width, height] in pixels), `confidence`, `annotators`, the consensus `result` as Label
+Studio JSON, and the individual `annotations` when given. Rows become Arrow BATCH at a time and
+are written in row groups of at most ROW_GROUP rows (or ROW_GROUP_BYTES), so memory stays bounded
+whatever the number of items.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from exports.formats.conll import tagged_tokens
+from exports.formats.items import SPLITS, ExportItem, FormatSpec
+from exports.formats.outputs import batches_by_split, compact_json
+from exports.formats.pictures import known_size
+from exports.formats.regions import answer_text, boxes, item_label
+from exports.formats.tabular import flat_fields
+
+ROW_GROUP = 50_000  # rows per row group at most
+ROW_GROUP_BYTES = 128 * 2**20  # and at most this much Arrow data, so memory stays bounded with long texts
+BATCH = 1000  # rows turned into Arrow at a time
+_ENTITY = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("label", pa.string()), ("text", pa.string())])
+_OBJECT = pa.struct([("label", pa.string()), ("bbox", pa.list_(pa.float64()))])
+_ANNOTATION = pa.struct([("annotator", pa.string()), ("label", pa.string()), ("result", pa.string())])
+
+
+def _answer_types(spec: FormatSpec) -> list[tuple[str, pa.DataType]]:
+    if spec.kind == "classification":
+        return [("label", pa.list_(pa.string()) if spec.multi_label else pa.string())]
+    if spec.kind == "pairwise":
+        return [("label", pa.string())]
+    if spec.kind == "text":
+        return [("answer", pa.string())]
+    if spec.kind == "spans":
+        return [("entities", pa.list_(_ENTITY)), ("tokens", pa.list_(pa.string())),
+                ("ner_tags", pa.list_(pa.string()))]
+    return [("image_width", pa.int64()), ("image_height", pa.int64()), ("objects", pa.list_(_OBJECT))]
+
+
+def arrow_schema(spec: FormatSpec) -> pa.Schema:
+    """The columns of the job's rows, in order (no metadata: the file says nothing but the data)."""
+    own = [*_answer_types(spec), ("confidence", pa.float64()), ("annotators", pa.int64()),
+           ("result", pa.string()), ("annotations", pa.list_(_ANNOTATION))]
+    fields = flat_fields(spec, ["id", *(name for name, _ in own)])
+    return pa.schema([("id", pa.int64()), *((name, pa.string()) for name in fields), *own])
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else compact_json(value)
+
+
+def _answer(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
+    if spec.kind == "classification":
+        label = item_label(item, spec)
+        return {"label": label.split("|") if spec.multi_label and label is not None else label}
+    if spec.kind == "pairwise":
+        return {"label": item_label(item, spec)}
+    if spec.kind == "text":
+        return {"answer": answer_text(item)}
+    if spec.kind == "spans":
+        tokens, tags, found = tagged_tokens(item, spec)
+        return {"entities": [asdict(span) for span in found], "tokens": [token.text for token in tokens],
+                "ner_tags": tags}
+    return _objects(item, spec)
+
+
+def _objects(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
+    size = known_size(item, spec)
+    objects = [{"label": box.label, "bbox": [box.x, box.y, box.width, box.height]} for box in boxes(item, size)]
+    return {"image_width": size[0] if size else None, "image_height": size[1] if size else None,
+            "objects": objects}
+
+
+def row(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
+    """The item as one row of `arrow_schema(spec)` (labels as text)."""
+    annotations = None if item.annotations is None else [
+        {"annotator": _text(a.get("annotator")), "label": _text(a.get("label")),
+         "result": compact_json(a.get("result", []))} for a in item.annotations]
+    return {"id": item.id, **{name: _text(item.data.get(name)) for name in spec.fields},
+            **_answer(item, spec), "confidence": float(item.confidence), "annotators": item.annotators,
+            "result": compact_json(item.result), "annotations": annotations}
+
+
+class _RowGroups:
+    """One split's Parquet file, fed record batches and writing a row group per ROW_GROUP rows or
+    ROW_GROUP_BYTES of Arrow data, whichever comes first (long texts make for big rows)."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        # Parquet files record their writer ("parquet-cpp-arrow version …") but no time: same rows, same bytes.
+        self.writer = pq.ParquetWriter(path, schema, compression="snappy")
+        self.pending: list[pa.RecordBatch] = []
+        self.rows = self.size = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.pending.append(batch)
+        self.rows, self.size = self.rows + batch.num_rows, self.size + batch.nbytes
+        if self.rows >= ROW_GROUP or self.size >= ROW_GROUP_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.writer.write_table(pa.Table.from_batches(self.pending), row_group_size=self.rows)
+        self.pending, self.rows, self.size = [], 0, 0
+
+    def close(self) -> None:
+        self.flush()
+        self.writer.close()
+
+
+def write_parquet(items: Iterable[ExportItem], folder: Path, spec: FormatSpec) -> list[Path]:
+    """`{split}.parquet` for each split (empty splits too), Snappy-compressed, in bounded row groups."""
+    schema = arrow_schema(spec)
+    paths = {split: folder / f"{split}.parquet" for split in SPLITS}
+    groups = {split: _RowGroups(path, schema) for split, path in paths.items()}
+    try:
+        for split, rows in batches_by_split(items, lambda item: row(item, spec), BATCH):
+            groups[split].add(pa.RecordBatch.from_pylist(rows, schema=schema))
+    finally:
+        for group in groups.values():
+            group.close()
+    return list(paths.values())
