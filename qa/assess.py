@@ -36,6 +36,7 @@ class Assessment:
     votes: pd.Series  # task -> labels behind its consensus
     counts: pd.Series  # annotator -> labels they gave (gold tasks excluded)
     metrics: dict[str, Any] = field(default_factory=dict)  # JSON-ready figures for the pages
+    results: pd.Series | None = None  # task -> consensus as a Label Studio result (boxes, spans, text)
 
 
 def assess_labels(df: pd.DataFrame, method: str, gold: pd.Series | None = None) -> Assessment:

@@ -32,6 +32,7 @@ from qa.models import (
     ReviewItem,
     ReviewStatus,
 )
+from qa.structured import Target, assess_answers, assess_boxes, assess_spans
 from tasks.models import Annotation, AnnotationStatus, Task
 from tasks.results import gold_label
 
@@ -68,6 +69,41 @@ def load_labels(session: Session, project: Project, batch_id: int | None) -> tup
     return (pd.concat(frames, ignore_index=True) if frames else labels), gold
 
 
+def load_results(session: Session, project: Project, batch_id: int | None) -> pd.DataFrame:
+    """The scope's accepted annotations as (task, annotator, result), for boxes, spans and text."""
+    scope = complete_tasks(project, batch_id).subquery()
+    rows = session.execute(select(Annotation.task_id, Annotation.annotator_id, Annotation.result)
+                           .where(Annotation.status == AnnotationStatus.ACCEPTED,
+                                  Annotation.task_id.in_(select(scope.c.id)))
+                           .order_by(Annotation.task_id, Annotation.annotator_id)).all()
+    return pd.DataFrame(rows, columns=["task", "annotator", "result"])
+
+
+STRUCTURED = {"bbox": ("RectangleLabels", "rectanglelabels"), "ner": ("Labels", "labels"),
+              "free_text": ("TextArea", "textarea")}
+
+
+def assess_scope(session: Session, project: Project, batch_id: int | None) -> tuple[Assessment, int]:
+    """The scope's assessment by the job's kind, and how many annotations it read."""
+    config = parse(project.label_config)
+    kind = STRUCTURED.get(config.task_type)
+    if kind is None:
+        frame, gold = load_labels(session, project, batch_id)
+        return assess_labels(frame, project.qa_method, gold), int((~frame["task"].isin(gold.index)).sum())
+    rows = load_results(session, project, batch_id)
+    if rows.empty:
+        return assess_labels(pd.DataFrame(columns=["task", "annotator", "label"]), project.qa_method), 0
+    control = next(c for c in config.controls if c.tag == kind[0])
+    target = Target(control.name, control.to_names[0], kind[1])
+    if config.task_type == "bbox":
+        return assess_boxes(rows, target), len(rows)
+    if config.task_type == "free_text":
+        return assess_answers(rows, target), len(rows)
+    field = next(o.data_field for o in config.objects if o.name == control.to_names[0])
+    texts = pd.Series(dict(session.execute(select(Task.id, Task.data).where(Task.id.in_(rows["task"].unique().tolist()))).all()))
+    return assess_spans(rows, texts.map(lambda data: str(data.get(field, ""))), target), len(rows)
+
+
 def run_qa(run_id: int) -> dict[str, Any]:
     """Run QA run `run_id` to completion; return its summary."""
     with db.new_session() as session:
@@ -75,17 +111,15 @@ def run_qa(run_id: int) -> dict[str, Any]:
         if run is None:
             raise LookupError(f"QA run {run_id} does not exist")
         project = session.get(Project, run.project_id)
-        report_progress(0, 4, "loading labels")
-        frame, gold = load_labels(session, project, run.batch_id)
-        report_progress(1, 4, "computing consensus and agreement")
-        assessment = assess_labels(frame, project.qa_method, gold)
-        report_progress(2, 4, "storing results")
+        report_progress(0, 3, "reading annotations, computing consensus and agreement")
+        assessment, n_annotations = assess_scope(session, project, run.batch_id)
+        report_progress(2, 3, "storing results")
         Outcome(session, project, run, assessment).store()
-        run.method = project.qa_method
-        run.n_annotations = int((~frame["task"].isin(gold.index)).sum()) if len(frame) else 0
+        run.method = assessment.metrics.get("method", project.qa_method)
+        run.n_annotations = n_annotations
         run.completed_at = utcnow()
         session.commit()
-        report_progress(4, 4, "done")
+        report_progress(3, 3, "done")
         logger.info("event=qa_done run_id=%s tasks=%s agreed=%s extended=%s review=%s", run_id,
                     run.n_tasks, run.n_agreed, run.n_extended, run.n_review)
         return {"run_id": run_id, "tasks": run.n_tasks, "agreed": run.n_agreed,
@@ -148,9 +182,11 @@ class Outcome:
         for start in range(0, len(ids), 5000):
             self.session.execute(delete(Consensus).where(Consensus.task_id.in_(ids[start:start + 5000])))
         now, labels, confidence, votes = utcnow(), self.assessment.labels, self.assessment.confidence, self.assessment.votes
-        rows = [{"task_id": int(t), "project_id": self.project.id, "run_id": self.run.id, "label": str(labels[t]),
-                 "result": [], "confidence": float(confidence[t]), "votes": int(votes[t]),
-                 "method": self.project.qa_method, "status": status, "updated_at": now}
+        results = self.assessment.results
+        rows = [{"task_id": int(t), "project_id": self.project.id, "run_id": self.run.id,
+                 "label": None if labels[t] is None else str(labels[t]),
+                 "result": results[t] if results is not None else [], "confidence": float(confidence[t]), "votes": int(votes[t]),
+                 "method": self.assessment.metrics.get("method", self.project.qa_method), "status": status, "updated_at": now}
                 for t, status in statuses.items()]
         for start in range(0, len(rows), 5000):
             self.session.execute(insert(Consensus), rows[start:start + 5000])

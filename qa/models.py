@@ -28,6 +28,8 @@ class QARun(Base):
     n_agreed: Mapped[int] = mapped_column(default=0)
     n_extended: Mapped[int] = mapped_column(default=0)  # sent out to more annotators
     n_review: Mapped[int] = mapped_column(default=0)  # sent to the review queue
+    # The run's headline agreement: percent agreement for labels; for boxes, spans and free text
+    # the measure named by metrics["agreement_measure"] (box F1, span F1, edit similarity).
     percent_agreement: Mapped[float | None] = mapped_column(default=None)
     # Everything else the pages show: alpha, kappa, per-label agreement, the annotator matrix,
     # Dawid–Skene confusion matrices. Written once when the run completes.

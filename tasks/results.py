@@ -57,10 +57,14 @@ def _check_region(control: Control, region: dict[str, Any], where: str) -> None:
 
 
 def primary_label(config: LabelConfig, result: list[dict[str, Any]]) -> str | None:
-    """The classification label of a result (several choices joined by '|'), if the job has one."""
+    """The classification label of a result (several choices joined by '|'), if the job has one;
+    for a pairwise comparison, the side chosen ("left" or "right"), so comparisons are QA'd as labels."""
     control = config.classification
     if control is None:
-        return None
+        pairwise = next((c for c in config.controls if c.tag == "Pairwise"), None)
+        picked = [r["value"].get("selected") for r in result if pairwise and r.get("from_name") == pairwise.name
+                  and isinstance(r.get("value"), dict)]
+        return str(picked[0]) if picked and picked[0] else None
     for region in result:
         if region.get("from_name") == control.name:
             return "|".join(sorted(region["value"]["choices"]))

@@ -3,6 +3,7 @@ items get more annotators (dynamic overlap) and then go to review, a reviewer's 
 and annotators who keep missing gold answers are paused with the reason shown."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -179,3 +180,62 @@ def test_quality_and_review_pages_render_for_their_roles(app, api_as, manager, f
     assert other_manager.get(f"/qa/projects/{project['id']}").status_code == 404
     queue = reviewer.get("/qa/review").get_data(as_text=True)
     assert "争议一" in queue or "Nothing waiting" in queue
+
+
+def structured_job(manager, template: str, rows: list[dict], **settings) -> dict:
+    reply = manager.post("/api/projects", json={"title": f"质检 {template}", "template": {"type": template},
+                                                "batch_size": 50, **settings})
+    assert reply.status_code == 201, reply.json
+    project = reply.json
+    body = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+    assert upload(manager, project["id"], body, "items.jsonl")["created"] == len(rows)
+    assert manager.post(f"/api/projects/{project['id']}/publish").status_code == 202
+    return project
+
+
+def answer_all(annotator, answer) -> None:
+    while (task := annotator.get("/api/tasks/next").json["task"]):
+        reply = annotator.post(f"/api/tasks/{task['id']}/annotations", json={"result": answer(task)})
+        assert reply.status_code == 201, reply.json
+
+
+def box(x: float, label: str = "鸟巢") -> dict:
+    return {"from_name": "label", "to_name": "image", "type": "rectanglelabels",
+            "value": {"x": x, "y": 10, "width": 20, "height": 20, "rotation": 0, "rectanglelabels": [label]}}
+
+
+def test_box_jobs_get_fused_boxes_and_box_agreement(api_as, manager, fake_ls):
+    project = structured_job(manager, "bbox", [{"image": "https://example.test/a.png"}], overlap=3)
+    for shift, extra in ((0, []), (1, []), (0, [box(70, "线路异物")])):
+        answer_all(api_as(Role.ANNOTATOR)[1], lambda task, s=shift, e=extra: [box(10 + s)] + e)
+    run = runs()[-1]
+    assert run.n_tasks == 1 and run.metrics["agreement_measure"].startswith("box F1")
+    # Pairs: (a, b) match 1 of 1 -> 1.0; (a, c) and (b, c) match 1 box of 1 vs 2 -> 2/3 each.
+    assert run.metrics["agreement"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+    (consensus,) = db.session.scalars(select(Consensus).where(Consensus.project_id == project["id"]))
+    (fused,) = consensus.result  # the lone box of one annotator in three is dropped
+    assert fused["type"] == "rectanglelabels" and fused["value"]["rectanglelabels"] == ["鸟巢"]
+    assert fused["value"]["x"] == pytest.approx(10 + 1 / 3)
+    scores = manager.get(f"/api/qa/runs/{run.id}").json["annotators"]
+    assert sorted(round(s["agreement"], 6) for s in scores) == [round(2 / 3, 6), 1.0, 1.0]
+
+
+def test_span_and_answer_jobs_get_token_and_medoid_consensus(api_as, manager, fake_ls):
+    text = "被告人张三自首，并赔偿谅解。"
+    ner = structured_job(manager, "ner", [{"text": text}], overlap=3)
+
+    def span(start: int, end: int, label: str) -> dict:
+        return {"from_name": "label", "to_name": "text", "type": "labels",
+                "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]}}
+    for spans in ([span(5, 7, "自首")], [span(5, 7, "自首"), span(10, 14, "赔偿谅解")], [span(5, 7, "自首")]):
+        answer_all(api_as(Role.ANNOTATOR)[1], lambda task, s=spans: s)
+    (consensus,) = db.session.scalars(select(Consensus).where(Consensus.project_id == ner["id"]))
+    assert [(r["value"]["text"], r["value"]["labels"]) for r in consensus.result] == [("自首", ["自首"])]
+    assert runs()[-1].metrics["agreement"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+    qa_job = structured_job(manager, "free_text", [{"question": "路灯坏了找谁？"}], overlap=3)
+    for answer in ("请联系市政管理处。", "请联系市政管理处", "不知道"):
+        answer_all(api_as(Role.ANNOTATOR)[1], lambda task, a=answer: [
+            {"from_name": "answer", "to_name": "prompt", "type": "textarea", "value": {"text": [a]}}])
+    (consensus,) = db.session.scalars(select(Consensus).where(Consensus.project_id == qa_job["id"]))
+    assert consensus.result[0]["value"]["text"][0].startswith("请联系市政管理处")
+    assert runs()[-1].metrics["agreement_measure"] == "edit similarity"
