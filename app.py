@@ -46,6 +46,7 @@ def _register_blueprints(app: Flask) -> None:
     from projects.pages import pages as projects_pages
     from projects.routes import api as projects_api
     from projects.routes import media as media_pages
+    from exports.pages import pages as datasets_pages
     from qa.pages import pages as qa_pages
     from qa.routes import api as qa_api
     from system import api as system_api
@@ -56,7 +57,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (accounts_pages, accounts_api, jobs_api, projects_api, tasks_api, qa_api,
                       exports_api, system_api, media_pages, projects_pages, vendor, workforce_api,
-                      workspace_pages, qa_pages, downloads):
+                      workspace_pages, qa_pages, downloads, datasets_pages):
         app.register_blueprint(blueprint)
 
 

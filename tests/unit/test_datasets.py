@@ -157,3 +157,19 @@ def test_version_definitions_are_checked(api_as, manager, fake_ls):
     assert mixed.status_code == 422 and "domain" in mixed.json["message"]
     _, stranger = api_as(Role.MANAGER)
     assert stranger.post("/api/exports", json={"project_ids": [empty["id"]]}).status_code == 404
+
+
+def test_catalog_and_dataset_pages_show_what_each_role_may_see(api_as, manager, labeled):
+    project, _ = labeled
+    dataset = build(manager, project, license="CC BY 4.0", description="市民来信分拨数据")
+    page = manager.get("/datasets").get_data(as_text=True)
+    assert "Build a new version" in page and "市民来信分拨" in page
+    staff_view = manager.get(f"/datasets/{dataset['id']}").get_data(as_text=True)
+    assert "Quality passport" in staff_view and "Publish to the catalog" in staff_view
+    _, buyer = api_as(Role.BUYER)
+    assert buyer.get(f"/datasets/{dataset['id']}").status_code == 404  # unpublished: not in the catalog
+    manager.post(f"/api/exports/{dataset['id']}/publish")
+    buyer_view = buyer.get(f"/datasets/{dataset['id']}").get_data(as_text=True)
+    assert "Request access" in buyer_view and "来信第" in buyer_view  # card and preview, no files
+    assert "file-link" not in buyer_view and "Build a new version" not in buyer.get("/datasets").get_data(as_text=True)
+    assert api_as(Role.ANNOTATOR)[1].get("/datasets").status_code == 403
