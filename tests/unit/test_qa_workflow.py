@@ -239,3 +239,38 @@ def test_span_and_answer_jobs_get_token_and_medoid_consensus(api_as, manager, fa
     (consensus,) = db.session.scalars(select(Consensus).where(Consensus.project_id == qa_job["id"]))
     assert consensus.result[0]["value"]["text"][0].startswith("请联系市政管理处")
     assert runs()[-1].metrics["agreement_measure"] == "edit similarity"
+
+
+def test_a_run_that_dies_midway_leaves_nothing_and_its_rerun_completes(api_as, manager, fake_ls, monkeypatch):
+    from qa import jobs
+    from qa.service import start_run
+
+    project = job(manager, ["争议", "一致"], overlap=3, batch_size=10, max_overlap=4)
+    for answers in ({"争议": CHOICES[0], "一致": CHOICES[0]}, {"争议": CHOICES[1], "一致": CHOICES[0]},
+                    {"争议": CHOICES[2], "一致": CHOICES[0]}):
+        label_all(api_as(Role.ANNOTATOR)[1], answers)
+    undisturbed = sorted((c.task_id, c.label, c.status.value, c.confidence)
+                         for c in db.session.scalars(select(Consensus).where(Consensus.project_id == project["id"])))
+    extra_before = sorted(db.session.scalars(select(Task.extra_overlap).where(Task.project_id == project["id"])))
+    db.session.execute(Consensus.__table__.delete())
+    db.session.execute(Task.__table__.update().values(extra_overlap=0, is_open=False))
+    db.session.commit()
+
+    def dies(self):
+        raise RuntimeError("worker killed")  # midway: consensus and extensions already written
+    monkeypatch.setattr(jobs.Outcome, "_store_scores", dies)
+    from background.models import JobRecord
+    from projects.models import Project
+    _run, record = start_run(db.session, db.session.get(Project, project["id"]))
+    db.session.expire_all()
+    assert "worker killed" in db.session.get(JobRecord, record.id).error
+    assert db.session.scalar(select(func.count()).select_from(Consensus)) == 0  # nothing half-written
+    assert sorted(db.session.scalars(select(Task.extra_overlap).where(Task.project_id == project["id"]))) == [0, 0]
+    monkeypatch.undo()
+    run_id = runs()[-1].id
+    jobs.run_qa(run_id)  # the requeued job
+    db.session.expire_all()
+    after = sorted((c.task_id, c.label, c.status.value, c.confidence)
+                   for c in db.session.scalars(select(Consensus).where(Consensus.project_id == project["id"])))
+    assert after == undisturbed
+    assert sorted(db.session.scalars(select(Task.extra_overlap).where(Task.project_id == project["id"]))) == extra_before
