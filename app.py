@@ -12,6 +12,7 @@ from flask import Flask, redirect, render_template, url_for
 
 import config as settings
 import errors
+import i18n
 from accounts import auth
 
 
@@ -34,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     _register_commands(app)
     _register_pages(app)
+    i18n.init_app(app)
     return app
 
 
@@ -41,12 +43,13 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.routes import api as accounts_api
     from accounts.routes import pages as accounts_pages
     from background.routes import api as jobs_api
+    from exports.pages import pages as datasets_pages
     from exports.routes import api as exports_api
     from exports.routes import downloads
+    from i18n.routes import pages as i18n_pages
     from projects.pages import pages as projects_pages
     from projects.routes import api as projects_api
     from projects.routes import media as media_pages
-    from exports.pages import pages as datasets_pages
     from qa.pages import pages as qa_pages
     from qa.routes import api as qa_api
     from system import api as system_api
@@ -57,7 +60,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (accounts_pages, accounts_api, jobs_api, projects_api, tasks_api, qa_api,
                       exports_api, system_api, media_pages, projects_pages, vendor, workforce_api,
-                      workspace_pages, qa_pages, downloads, datasets_pages):
+                      workspace_pages, qa_pages, downloads, datasets_pages, i18n_pages):
         app.register_blueprint(blueprint)
 
 

@@ -28,6 +28,7 @@ class User(Base):
     role: Mapped[Role] = mapped_column(string_enum(Role))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str | None] = mapped_column(String(10), default=None)  # UI language (i18n.LOCALES)
     # The Label Studio user this person's annotations are attributed to (completed_by).
     ls_user_id: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

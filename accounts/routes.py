@@ -8,6 +8,7 @@ from accounts.auth import Unauthenticated, current_user, public, requires, sign_
 from accounts.models import Role, User
 from accounts.service import authenticate, create_user, issue_token
 from extensions import db
+from i18n import gettext
 
 pages = Blueprint("accounts", __name__, url_prefix="/accounts")
 api = Blueprint("accounts_api", __name__, url_prefix="/api/accounts")
@@ -29,7 +30,7 @@ def login():
             db.session.commit()
             sign_in(user)
             return redirect(url_for("home"))
-        error = "用户名或密码错误 / Wrong username or password"
+        error = gettext("Wrong username or password")
     return render_template("login.html", error=error), (401 if error else 200)
 
 

@@ -14,26 +14,28 @@ from markupsafe import Markup, escape
 from accounts.auth import current_user, requires
 from accounts.models import Role
 from extensions import db
+from i18n import gettext
 from projects import service
 from projects.models import ProjectStatus
 from vendor import LABEL_STUDIO_VERSION
 
 pages = Blueprint("projects_pages", __name__, url_prefix="/projects")
 STAFF = (Role.MANAGER, Role.ADMIN)
-STATUS_NAMES = {"draft": "草稿 / Draft", "active": "进行中 / Active", "paused": "已暂停 / Paused",
-                "completed": "已完成 / Completed", "archived": "已归档 / Archived"}
+# English message ids, shown in the user's language (i18n) when a page renders.
+STATUS_NAMES = {"draft": "Draft", "active": "Active", "paused": "Paused", "completed": "Completed",
+                "archived": "Archived"}
 # The settings the form edits (templates/projects/_fields.html); the label config is set in the wizard.
 FORM_FIELDS = frozenset({"title", "domain", "guidelines", "overlap", "batch_size", "batch_group_field",
                          "gold_share", "consensus_threshold", "min_gold_accuracy", "deadline", "piece_rate",
                          "required_skills", "min_gold_answers", "max_overlap", "qa_method"})
 # What the button that moves a job to each status says.
-TRANSITION_NAMES = {"active": "启动 / Activate", "paused": "暂停 / Pause", "completed": "完成 / Complete",
-                    "archived": "归档 / Archive"}
+TRANSITION_NAMES = {"active": "Activate", "paused": "Pause", "completed": "Complete", "archived": "Archive"}
 
 
 @pages.app_context_processor
 def _names() -> dict:
-    return {"status_names": STATUS_NAMES, "label_studio_version": LABEL_STUDIO_VERSION}
+    return {"status_names": {status: gettext(name) for status, name in STATUS_NAMES.items()},
+            "label_studio_version": LABEL_STUDIO_VERSION}
 
 
 @pages.get("")
@@ -66,7 +68,7 @@ def moves(status: str, published: bool) -> list[tuple[str, str]]:
     """The statuses a job can move to from `status`, with their button texts, in lifecycle order."""
     targets = sorted(service.TRANSITIONS[ProjectStatus(status)], key=list(ProjectStatus).index)
     # Publishing activates a draft; before it, activating is refused, so no button offers it.
-    return [(s.value, TRANSITION_NAMES[s.value]) for s in targets if published or s != ProjectStatus.ACTIVE]
+    return [(s.value, gettext(TRANSITION_NAMES[s.value])) for s in targets if published or s != ProjectStatus.ACTIVE]
 
 
 @pages.get("/<int:project_id>/edit")

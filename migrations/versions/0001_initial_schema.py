@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:30:56.921852
+Create Date: 2026-11-22 06:47:21.275626
 
 """
 from typing import Sequence, Union
@@ -41,6 +41,7 @@ def upgrade() -> None:
     sa.Column('role', sa.Enum('admin', 'manager', 'annotator', 'reviewer', 'buyer', name='role', native_enum=False, length=20), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('is_active', sa.Boolean(), nullable=False),
+    sa.Column('locale', sa.String(length=10), nullable=True),
     sa.Column('ls_user_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_user')),

@@ -22,7 +22,7 @@ window.QL = window.QL || {};
     try {
       response = await fetch(url, init);
     } catch (err) {
-      return { ok: false, status: 0, data: { error: "network", message: "网络错误 / Network error: " + err.message } };
+      return { ok: false, status: 0, data: { error: "network", message: QL.t("Network error:") + err.message } };
     }
     let data = null;
     try {

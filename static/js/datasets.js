@@ -43,7 +43,7 @@
       const done = await QL.pollJob(reply.data.job.id, (job) =>
         QL.setProgress($("build-progress"), job.progress || 0, 1, job.message || job.status));
       if (done.status === "failed") {
-        $("build-error").textContent = done.error || "失败 / Failed";
+        $("build-error").textContent = done.error || QL.t("Failed");
         return;
       }
       window.location.href = `/datasets/${reply.data.dataset.id}`;

@@ -11,7 +11,7 @@
     QL.clearErrors(form);
     const changes = QL.readSettings(form, true);
     if (!Object.keys(changes).length) {
-      document.getElementById("form-error").textContent = "没有改动 / Nothing has changed";
+      document.getElementById("form-error").textContent = QL.t("Nothing has changed");
       return;
     }
     const reply = await QL.api("PATCH", `/api/projects/${form.dataset.id}`, changes);

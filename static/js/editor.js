@@ -16,7 +16,7 @@ window.QL = window.QL || {};
      annotation already sent is sent again (the editor's Update button, or Ctrl+Enter). */
   QL.mountEditor = function (host, { config, data, user, interfaces, taskId, onLoad, onSubmit, onUpdate }) {
     if (typeof window.LabelStudio !== "function") {
-      throw new Error("标注编辑器未安装 / The Label Studio editor is not installed (run bin/setup)");
+      throw new Error(QL.t("The Label Studio editor is not installed (run bin/setup)"));
     }
     const root = document.createElement("div");
     root.id = `ls-editor-${++counter}`;

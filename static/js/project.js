@@ -8,8 +8,8 @@
   const transitions = JSON.parse(root.dataset.transitions);
   const $ = (id) => document.getElementById(id);
   const statusNames = JSON.parse(root.dataset.statusNames);
-  const PHASES = { received: "已接收 / Received", importing: "导入中 / Importing", done: "已完成 / Done",
-                   rejected: "未导入：有错误行 / Nothing imported: the file has bad rows" };
+  const PHASES = { received: QL.t("Received"), importing: QL.t("Importing"), done: QL.t("Done"),
+                   rejected: QL.t("Nothing imported: the file has bad rows") };
   const LISTED_ERRORS = 10;
 
   function el(tag, props, ...children) {
@@ -33,7 +33,7 @@
     QL.setProgress($("job-progress"), job.annotations, job.annotations_needed);
     $("job-tasks").textContent = job.tasks;
     $("job-gold").textContent = job.gold_tasks;
-    $("job-ls").textContent = job.ls_project_id ? `#${job.ls_project_id}` : "未发布 / not published";
+    $("job-ls").textContent = job.ls_project_id ? `#${job.ls_project_id}` : QL.t("not published");
     const badge = $("job-status");
     badge.textContent = statusNames[job.status];
     badge.className = `status status-${job.status}`;
@@ -80,9 +80,9 @@
     const rows = reply.data.batches.map((b) => el("tr", {},
       el("td", { textContent: `#${b.number}` }), el("td", { textContent: b.group || "—" }),
       el("td", { textContent: b.items }),
-      el("td", {}, progressCell(b.annotations, b.needed, `批次 / Batch ${b.number}`))));
+      el("td", {}, progressCell(b.annotations, b.needed, QL.t("Batch {n}", { n: b.number })))));
     if (!rows.length) {
-      rows.push(el("tr", {}, el("td", { colSpan: 4, className: "muted", textContent: "还没有数据 / No items yet" })));
+      rows.push(el("tr", {}, el("td", { colSpan: 4, className: "muted", textContent: QL.t("No items yet") })));
     }
     body.replaceChildren(...rows);
   }
@@ -93,8 +93,8 @@
     $(runId + "-run").hidden = false;
     return QL.pollJob(job.id, (record) => {
       const percent = Math.round(record.progress * 100);
-      const text = record.status === "finished" ? "完成 / Done"
-        : record.status === "failed" ? "失败 / Failed"
+      const text = record.status === "finished" ? QL.t("Done")
+        : record.status === "failed" ? QL.t("Failed")
         : `${what} ${percent}%${record.message ? " · " + record.message : ""}`;
       QL.setProgress(bar, record.status === "finished" ? 1 : record.progress, 1, text);
     });
@@ -102,14 +102,14 @@
 
   function showReport(report) {
     const figures = el("ul", { className: "report-figures" },
-      el("li", { textContent: `状态 / Phase: ${PHASES[report.phase] || report.phase}` }),
-      el("li", { textContent: `新增 / Created: ${report.created}` }),
-      el("li", { textContent: `重复 / Duplicates: ${report.duplicates}` }),
-      el("li", { textContent: `错误行 / Bad rows: ${report.error_count}` }));
-    const parts = [el("h3", { textContent: `导入报告 / Upload report: ${report.filename}` }), figures];
+      el("li", { textContent: QL.t("Phase: {phase}", { phase: PHASES[report.phase] || report.phase }) }),
+      el("li", { textContent: QL.t("Created: {n}", { n: report.created }) }),
+      el("li", { textContent: QL.t("Duplicates: {n}", { n: report.duplicates }) }),
+      el("li", { textContent: QL.t("Bad rows: {n}", { n: report.error_count }) }));
+    const parts = [el("h3", { textContent: QL.t("Upload report: {name}", { name: report.filename }) }), figures];
     if (report.errors.length) {
       const shown = report.errors.slice(0, LISTED_ERRORS);
-      parts.push(el("p", { textContent: `前 ${shown.length} 个错误 / First ${shown.length} errors (file, line):` }),
+      parts.push(el("p", { textContent: QL.t("First {n} errors (file, line):", { n: shown.length }) }),
                  el("ol", { className: "report-errors" }, ...shown.map((e) => el("li", { textContent: e }))));
     }
     $("upload-report").replaceChildren(el("div", { className: `report report-${report.phase}` }, ...parts));
@@ -122,7 +122,7 @@
     $("upload-error").textContent = "";
     $("upload-report").replaceChildren();
     if (!file) {
-      $("upload-error").textContent = "file: 请选择文件 / choose a file";
+      $("upload-error").textContent = "file: " + QL.t("choose a file");
       return;
     }
     const data = new FormData();
@@ -131,13 +131,13 @@
     if (form.elements.gold_field.value.trim()) data.append("gold_field", form.elements.gold_field.value.trim());
     const fieldset = form.querySelector("fieldset");
     fieldset.disabled = true;
-    QL.setProgress($("upload-progress"), 0, 1, "上传中… / Uploading…");
+    QL.setProgress($("upload-progress"), 0, 1, QL.t("Uploading…"));
     $("upload-run").hidden = false;
     try {
       const reply = await QL.api("POST", `/api/projects/${jobId}/uploads`, data);
       if (!reply.ok) throw new Error(reply.data.message);
-      const record = await follow(reply.data.job, "upload", "导入中 / Importing");
-      if (record.status === "failed") throw new Error(record.error || "导入失败 / The import failed");
+      const record = await follow(reply.data.job, "upload", QL.t("Importing"));
+      if (record.status === "failed") throw new Error(record.error || QL.t("The import failed"));
       const report = await QL.api("GET", reply.data.upload_url);
       if (!report.ok) throw new Error(report.data.message);
       showReport(report.data);
@@ -155,13 +155,13 @@
     button.disabled = true;
     $("publish-error").textContent = "";
     $("publish-result").textContent = "";
-    QL.setProgress($("publish-progress"), 0, 1, "排队中… / Queued…");
+    QL.setProgress($("publish-progress"), 0, 1, QL.t("Queued…"));
     try {
       const reply = await QL.api("POST", `/api/projects/${jobId}/publish`);
       if (!reply.ok) throw new Error(reply.data.message);
-      const record = await follow(reply.data.job, "publish", "推送中 / Pushing");
-      if (record.status === "failed") throw new Error(record.error || "发布失败 / Publishing failed");
-      $("publish-result").textContent = "已发布到 Label Studio / Published to Label Studio";
+      const record = await follow(reply.data.job, "publish", QL.t("Pushing"));
+      if (record.status === "failed") throw new Error(record.error || QL.t("Publishing failed"));
+      $("publish-result").textContent = QL.t("Published to Label Studio");
     } catch (err) {
       $("publish-error").textContent = err.message;
     } finally {

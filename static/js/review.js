@@ -10,7 +10,7 @@
       const error = document.getElementById("qa-start-error");
       const button = start.querySelector("button");
       button.disabled = true;
-      error.textContent = "评估中… / Running QA…";
+      error.textContent = QL.t("Running QA…");
       const reply = await QL.api("POST", `/api/qa/projects/${start.dataset.project}/runs`, {});
       if (!reply.ok) {
         error.textContent = reply.data.message;
@@ -19,7 +19,7 @@
       }
       const done = await QL.pollJob(reply.data.job.id, () => {});
       if (done.status === "failed") {
-        error.textContent = done.error || "失败 / Failed";
+        error.textContent = done.error || QL.t("Failed");
         button.disabled = false;
         return;
       }
@@ -40,9 +40,9 @@
         return;
       }
       const section = form.closest("section");
-      section.querySelector("h2").insertAdjacentHTML("beforeend", " <span class=\"status status-completed\">已定 / Decided</span>");
+      section.querySelector("h2").insertAdjacentHTML("beforeend", ` <span class="status status-completed">${QL.t("Decided")}</span>`);
       form.replaceWith(Object.assign(document.createElement("p"), {
-        textContent: `最终标签 / Final label: ${reply.data.label}`, className: "decided" }));
+        textContent: QL.t("Final label: {label}", { label: reply.data.label }), className: "decided" }));
     });
   }
 })(window.QL);

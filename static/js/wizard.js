@@ -16,11 +16,11 @@
   const previewStatus = document.getElementById("preview-status");
   const XML = "__xml";
   const OPTION_NAMES = {
-    choices: "选项（每行一个）/ Choices, one per line", labels: "标签（每行一个）/ Labels, one per line",
-    field: "数据字段 / Data field", multiple: "允许多选 / Allow several choices",
-    header: "提示语 / Instruction shown above", placeholder: "输入框提示 / Placeholder",
-    prompt_field: "问题字段 / Prompt field", context_field: "上下文字段（可选）/ Context field (optional)",
-    left_field: "左侧回答字段 / Left answer field", right_field: "右侧回答字段 / Right answer field",
+    choices: QL.t("Choices, one per line"), labels: QL.t("Labels, one per line"),
+    field: QL.t("Data field"), multiple: QL.t("Allow several choices"),
+    header: QL.t("Instruction shown above"), placeholder: QL.t("Placeholder"),
+    prompt_field: QL.t("Prompt field"), context_field: QL.t("Context field (optional)"),
+    left_field: QL.t("Left answer field"), right_field: QL.t("Right answer field"),
   };
   // The API's JSON sorts keys; show the options in the order a manager thinks of them.
   const OPTION_ORDER = ["header", "choices", "labels", "multiple", "field", "prompt_field", "context_field",
@@ -126,7 +126,7 @@
     const slot = field && form.querySelector(`.config [data-error-for="${CSS.escape(field)}"]`);
     (slot || configError).textContent = message;
     previewHost.classList.add("stale");
-    previewStatus.textContent = "配置有误，预览未更新 / The config has an error; the preview is not updated";
+    previewStatus.textContent = QL.t("The config has an error; the preview is not updated");
   }
 
   async function runPreview() {
@@ -136,11 +136,11 @@
       item = JSON.parse(itemInput.value);
       if (item === null || typeof item !== "object" || Array.isArray(item)) throw new Error("not an object");
     } catch (err) {
-      itemError.textContent = "item: 请填写 JSON 对象 / give a JSON object such as {\"text\": \"...\"}";
+      itemError.textContent = "item: " + QL.t("give a JSON object such as {\"text\": \"...\"}");
       return;
     }
     const seq = ++state.seq;
-    previewStatus.textContent = "正在检查配置… / Checking the config…";
+    previewStatus.textContent = QL.t("Checking the config…");
     const reply = await QL.api("POST", "/api/projects/preview", { ...configBody(), item });
     if (seq !== state.seq) return;  // a newer edit is on its way
     if (!reply.ok) {
@@ -155,7 +155,7 @@
     previewHost.classList.remove("stale");
     const key = JSON.stringify([config, data]);
     if (key === state.shown && state.editor) {
-      previewStatus.textContent = "预览已是最新 / The preview is up to date";
+      previewStatus.textContent = QL.t("The preview is up to date");
       return;
     }
     if (state.editor) state.editor.destroy();
@@ -163,7 +163,7 @@
       state.editor = QL.mountEditor(previewHost, {
         config, data, user: { pk: Number(form.dataset.userId), firstName: form.dataset.user, lastName: "" } });
       state.shown = key;
-      previewStatus.textContent = "预览已更新 / The preview is up to date";
+      previewStatus.textContent = QL.t("The preview is up to date");
     } catch (err) {
       state.editor = null;
       previewStatus.textContent = err.message;
@@ -200,7 +200,7 @@
       state.templates[t.key] = t;
       picker.append(radio(t.key, t.title, i === 0));
     });
-    picker.append(radio(XML, "自定义 XML / Paste Label Studio XML", false));
+    picker.append(radio(XML, QL.t("Paste Label Studio XML"), false));
     picker.addEventListener("change", (event) => choose(event.target.value));
     optionsBox.addEventListener("input", preview);
     xmlInput.addEventListener("input", preview);

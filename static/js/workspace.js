@@ -63,7 +63,7 @@
   function showGuidelines(context) {
     // Built by the server's safe Markdown renderer: user text arrives escaped, only its own tags remain.
     ui.guidelines.innerHTML = context.guidelines_markdown_html || "";
-    if (!context.guidelines_markdown_html) ui.guidelines.textContent = "（暂无 / none yet）";
+    if (!context.guidelines_markdown_html) ui.guidelines.textContent = QL.t("none yet）");
     ui.guidelinesVersion.textContent = `v${context.guidelines_version}`;
   }
 
@@ -76,9 +76,9 @@
     if (!state.task) {
       ui.leaseInfo.textContent = "";
     } else if (state.holding) {
-      ui.leaseInfo.textContent = `租约剩余 / Lease: ${formatLeft(state.deadline - performance.now())}`;
+      ui.leaseInfo.textContent = QL.t("Lease: {left}", { left: formatLeft(state.deadline - performance.now()) });
     } else {
-      ui.leaseInfo.textContent = "租约已失效 / Lease ended";
+      ui.leaseInfo.textContent = QL.t("Lease ended");
     }
   }
 
@@ -101,8 +101,8 @@
       renewEvery: Math.min(RENEW_EVERY_MS, (seconds * 1000) / 2),
     });
     root.dataset.taskId = String(task.id);
-    const rate = Number(context.piece_rate) > 0 ? ` · ¥${context.piece_rate} 每条 / per item` : "";
-    ui.taskInfo.textContent = `${context.project_title} · 任务 / Task #${task.id}${rate}`;
+    const rate = Number(context.piece_rate) > 0 ? " · " + QL.t("¥{rate} per item", { rate: context.piece_rate }) : "";
+    ui.taskInfo.textContent = `${context.project_title} · ${QL.t("Task #{id}", { id: task.id })}${rate}`;
     showGuidelines(context);
     setView("work");
     showLease();
@@ -128,7 +128,7 @@
       const url = projectId ? `/api/tasks/next?project_id=${encodeURIComponent(projectId)}` : "/api/tasks/next";
       const reply = await QL.api("GET", url);
       if (!reply.ok) {
-        showError(`领取任务失败 / Could not get a task: ${reply.data.message}`);
+        showError(QL.t("Could not get a task: {reason}", { reason: reply.data.message }));
         setView("idle");
         return;
       }
@@ -139,7 +139,7 @@
       }
       const context = await QL.api("GET", `/work/api/tasks/${task.id}/context`);
       if (!context.ok) {
-        showError(`任务加载失败 / Could not load the task: ${context.data.message}`);
+        showError(QL.t("Could not load the task: {reason}", { reason: context.data.message }));
         setView("idle");
         return;
       }
@@ -192,13 +192,13 @@
     if (!reply.ok) {
       // 422: the answer needs fixing, and the editor still holds it (Ctrl+Enter sends it again).
       if (reply.status === 404 || reply.status === 409) releaseHold();
-      showError(`提交失败 / Not saved: ${reply.data.message}`);
+      showError(QL.t("Not saved: {reason}", { reason: reply.data.message }));
       return;
     }
     if (reply.data.status === "extra") {
-      showMessage(`已保存为额外标注，不计入工作量 / Kept as extra, not counted: ${reply.data.message}`, "warn");
+      showMessage(QL.t("Kept as extra, not counted: {reason}", { reason: reply.data.message }), "warn");
     } else {
-      showMessage(`已提交任务 #${task.id} / Task #${task.id} submitted`, "ok");
+      showMessage(QL.t("Task #{id} submitted", { id: task.id }), "ok");
     }
     refreshStats();
     await loadNext();
@@ -219,7 +219,7 @@
     const picked = ui.skipForm.querySelector('input[name="skip_reason"]:checked');
     const reason = ui.skipOther.value.trim() || (picked ? picked.value : "");
     if (!reason) {
-      ui.skipError.textContent = "请选择或填写原因 / Pick or write a reason";
+      ui.skipError.textContent = QL.t("Pick or write a reason");
       ui.skipOther.setAttribute("aria-invalid", "true");
       return;
     }
@@ -233,10 +233,10 @@
     ui.dialog.close();
     if (!reply.ok) {
       releaseHold();
-      showError(`跳过失败 / Could not skip: ${reply.data.message}`);
+      showError(QL.t("Could not skip: {reason}", { reason: reply.data.message }));
       return;
     }
-    showMessage(`已跳过任务 #${task.id} / Task #${task.id} skipped`, "ok");
+    showMessage(QL.t("Task #{id} skipped", { id: task.id }), "ok");
     await loadNext();
   }
 
@@ -246,7 +246,7 @@
     if (!state.holding) return;
     releaseHold();
     showError("租约已过期：这条任务可能已交给别人。你仍可提交——名额未满则照常计入，否则保存为额外标注；" +
-              "也可以点“下一条”领取新任务。/ Your lease on this task expired and it may have gone to someone " +
+              QL.t("Your lease on this task expired and it may have gone to someone") +
               "else. You can still submit (it counts if a slot is free, otherwise it is kept as extra), " +
               `or press Next for a new task.${detail ? ` (${detail})` : ""}`);
   }
@@ -295,7 +295,7 @@
     set("stat-total-earnings", money(me.total && me.total.earnings));
     const pause = me.pause;
     ui.pauseNote.hidden = !pause;
-    ui.pauseNote.textContent = pause ? `你已被暂停接单 / You are paused: ${pause.reason || ""}` : "";
+    ui.pauseNote.textContent = pause ? QL.t("You are paused: {reason}", { reason: pause.reason || "" }) : "";
   }
 
   // --- wiring -------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def test_wizard_previews_each_template_in_the_editor(manager_page):
     assert not preview.get_by_role("button", name="submit").is_visible()  # a preview saves nothing
 
     # Editing an option re-renders the editor with it.
-    page.get_by_label("标签（每行一个）/ Labels, one per line").fill("\n".join([*NER_LABELS[:2], "退赃退赔"]))
+    page.get_by_label("标签（每行一个） / Labels, one per line").fill("\n".join([*NER_LABELS[:2], "退赃退赔"]))
     page.wait_for_function("() => [...document.querySelectorAll('#ls-preview .lsf-label__text')]"
                            ".some(el => el.textContent.includes('退赃退赔'))")
     assert labels_shown(page) == [*NER_LABELS[:2], "退赃退赔"]
@@ -91,8 +91,8 @@ def test_manager_creates_a_job_uploads_data_and_publishes(manager_page, api_as, 
     page.get_by_label("跳过有错误的行 / Skip bad rows").check()
     page.get_by_role("button", name="上传 / Upload").click()
     report = page.locator("#upload-report")
-    report.get_by_text("新增 / Created: 7").wait_for()
-    assert report.get_by_text("错误行 / Bad rows: 1").is_visible()
+    report.get_by_text("新增：7 / Created: 7").wait_for()
+    assert report.get_by_text("错误行：1 / Bad rows: 1").is_visible()
     assert report.locator(".report-errors li").first.inner_text().startswith("questions.csv, line 9")
     assert page.locator("#upload-progress-text").inner_text() == "完成 / Done"
     assert page.evaluate("[document.querySelector('#upload-progress').value, "

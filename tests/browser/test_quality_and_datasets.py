@@ -41,7 +41,7 @@ def test_manager_reads_quality_and_a_reviewer_decides(page, api_as, labeled_job)
     item.get_by_label(CHOICES[3]).check()
     item.get_by_label("说明 / Note").fill("按规范第二条")
     item.get_by_role("button", name="确定 / Decide").click()
-    page.get_by_text(f"最终标签 / Final label: {CHOICES[3]}").wait_for()
+    page.get_by_text(f"最终标签：{CHOICES[3]} / Final label: {CHOICES[3]}").wait_for()
     page.reload()
     assert "没有待审核的条目" in page.content()
     assert page.errors == []

@@ -112,7 +112,7 @@ def test_annotator_labels_skips_and_runs_out_of_work(annotator_page, annotator, 
     dialog.get_by_label("其他原因 / Other reason").fill("字迹模糊 12")  # "1", "2" typed here pick no label
     dialog.get_by_role("button", name="确认跳过 / Skip it").click()
 
-    page.get_by_text("暂时没有等待你标注的任务。/ No task is waiting for you.").wait_for()
+    page.get_by_text("暂时没有等待你标注的任务。 / No task is waiting for you.").wait_for()
     assert page.locator("#workspace").get_attribute("data-state") == "none"
     assert page.get_by_role("button", name="下一条 / Next").is_enabled()
     page.locator("#stat-total-accepted", has_text="2").wait_for()

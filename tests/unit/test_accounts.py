@@ -9,7 +9,8 @@ from accounts.models import Role
 from tests.conftest import PASSWORD, make_user
 
 # Public on purpose; downloads.download: the signed, short-lived link in its URL is the credential.
-OPEN = {"static", "accounts.login", "accounts_api.create_token", "system_api.health", "index", "downloads.download"}
+OPEN = {"static", "accounts.login", "accounts_api.create_token", "system_api.health", "index", "downloads.download",
+        "i18n.choose_language"}  # i18n.choose_language: visitors pick a language before signing in
 
 
 def test_every_route_declares_its_audience(app):
