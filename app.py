@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from flask import Flask, redirect, render_template, url_for
+from flask import Flask, redirect, url_for
 
 import config as settings
 import errors
@@ -43,6 +43,7 @@ def _register_blueprints(app: Flask) -> None:
     from accounts.routes import api as accounts_api
     from accounts.routes import pages as accounts_pages
     from background.routes import api as jobs_api
+    from dashboard.pages import pages as dashboard_pages
     from exports.pages import pages as datasets_pages
     from exports.routes import api as exports_api
     from exports.routes import downloads
@@ -60,7 +61,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (accounts_pages, accounts_api, jobs_api, projects_api, tasks_api, qa_api,
                       exports_api, system_api, media_pages, projects_pages, vendor, workforce_api,
-                      workspace_pages, qa_pages, downloads, datasets_pages, i18n_pages):
+                      workspace_pages, qa_pages, downloads, datasets_pages, i18n_pages, dashboard_pages):
         app.register_blueprint(blueprint)
 
 
@@ -76,18 +77,12 @@ def _register_commands(app: Flask) -> None:
 
 
 def _register_pages(app: Flask) -> None:
-    from accounts.auth import current_user, requires
-    from accounts.models import Role
 
     @app.get("/")
     @auth.public
     def index():
-        return redirect(url_for("home"))
+        return redirect(url_for("dashboard.home"))
 
-    @app.get("/home")
-    @requires(*Role)
-    def home():
-        return render_template("home.html", user=current_user())
 
     @app.errorhandler(auth.Unauthenticated)
     def _to_login(err: auth.Unauthenticated):

@@ -29,7 +29,7 @@ def login():
         if user is not None:
             db.session.commit()
             sign_in(user)
-            return redirect(url_for("home"))
+            return redirect(url_for("dashboard.home"))
         error = gettext("Wrong username or password")
     return render_template("login.html", error=error), (401 if error else 200)
 
