@@ -44,6 +44,10 @@ class InvalidInput(QianlingError):
     status, code = 422, "invalid_input"
 
 
+class TooManyRequests(QianlingError):
+    status, code = 429, "too_many_requests"
+
+
 class ServiceUnavailable(QianlingError):
     status, code = 503, "service_unavailable"
 

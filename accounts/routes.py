@@ -4,9 +4,11 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from accounts import throttle
 from accounts.auth import Unauthenticated, current_user, public, requires, sign_in
 from accounts.models import Role, User
 from accounts.service import authenticate, create_user, issue_token
+from errors import TooManyRequests
 from extensions import db
 from i18n import gettext
 
@@ -23,15 +25,29 @@ def user_json(user: User) -> dict:
 @pages.route("/login", methods=["GET", "POST"])
 @public
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
-        user = authenticate(db.session, request.form.get("username", ""), request.form.get("password", ""))
+        username = request.form.get("username", "")
+        try:
+            user = checked_authenticate(username, request.form.get("password", ""))
+        except TooManyRequests as refused:
+            return render_template("login.html", error=gettext("Too many failed sign-ins; try again later")
+                                   + f" ({refused.message})"), 429
         if user is not None:
             db.session.commit()
             sign_in(user)
             return redirect(url_for("dashboard.home"))
-        error = gettext("Wrong username or password")
-    return render_template("login.html", error=error), (401 if error else 200)
+        error, status = gettext("Wrong username or password"), 401
+    return render_template("login.html", error=error), status
+
+
+def checked_authenticate(username: str, password: str) -> User | None:
+    """`authenticate`, refused early (429) after too many failures, counting this attempt."""
+    address = request.remote_addr or "unknown"
+    throttle.check(username, address)
+    user = authenticate(db.session, username, password)
+    (throttle.succeeded if user is not None else throttle.failed)(username, address)
+    return user
 
 
 @pages.route("/logout", methods=["POST"])
@@ -46,7 +62,7 @@ def logout():
 def create_token():
     """Exchange HTTP Basic credentials for a bearer token (shown once)."""
     auth = request.authorization
-    user = authenticate(db.session, auth.username or "", auth.password or "") if auth else None
+    user = checked_authenticate(auth.username or "", auth.password or "") if auth else None
     if user is None:
         raise Unauthenticated("send your username and password with HTTP Basic auth")
     token = issue_token(db.session, user, name=(request.get_json(silent=True) or {}).get("name", "api"))

@@ -126,3 +126,18 @@ def test_cli_creates_user_with_token(app):
     again = runner.invoke(args=["users", "create", "--username", "climanager", "--email", "d@example.test",
                                 "--role", "manager", "--password", "long-enough-pw"])
     assert again.exit_code != 0 and "username: already taken" in again.output
+
+
+def test_repeated_wrong_passwords_are_throttled_per_account(app, session):
+    from accounts.throttle import LIMITS
+
+    user, other = make_user(session, Role.BUYER), make_user(session, Role.BUYER)
+    client = app.test_client()
+    for _ in range(LIMITS["user"]):
+        assert client.post("/api/accounts/tokens", auth=(user.username, "wrong-password")).status_code == 401
+    refused = client.post("/api/accounts/tokens", auth=(user.username, PASSWORD))  # even the right one, for now
+    assert refused.status_code == 429 and "too many failed sign-ins" in refused.json["message"]
+    assert client.post("/api/accounts/tokens", auth=(other.username, PASSWORD)).status_code == 201
+    page = client.post("/accounts/login", data={"username": user.username, "password": PASSWORD,
+                                                "csrf_token": _csrf(client.get("/accounts/login").get_data(as_text=True))})
+    assert page.status_code == 429
