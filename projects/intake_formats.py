@@ -16,11 +16,12 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
+import math
 import re
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -30,13 +31,13 @@ from urllib.parse import urlsplit
 
 import ijson
 import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
 
 __all__ = ["IntakeError", "Opened", "Record", "RowError", "read_csv", "read_json",
            "read_jsonl", "read_tsv", "read_urls", "read_xlsx"]
 
 SNIFF_BYTES = 64 * 1024
 URL_FIELD = "image"
+JSON_MAX_DEPTH = 100  # arrays and objects nested in one item: far more than any task needs
 SAVE_AS_UTF8 = ('Please save as UTF-8 CSV (Excel: File > Save As > "CSV UTF-8 (Comma delimited)"; '
                 "for other text files choose the UTF-8 encoding). "
                 "请另存为 UTF-8 CSV 文件（Excel：文件 > 另存为 >“CSV UTF-8（逗号分隔）”；"
@@ -47,6 +48,11 @@ _BINARY_SIGNATURES = ((b"PK\x03\x04", "a zip archive or an Excel .xlsx workbook"
 # surrogateescape turns each undecodable byte 0xNN into U+DCNN, so a match marks a bad byte
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _WHITESPACE = re.compile(r"\s")
+_NOT_XLSX = ("this is not a valid .xlsx workbook; open it in Excel and save it as .xlsx, "
+             "or as UTF-8 CSV")
+_TOO_DEEP = f"the item nests arrays or objects more than {JSON_MAX_DEPTH} levels deep"
+# a \uD800-\uDFFF escape: the only way a lone surrogate gets into JSON text (pairs are fine)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
                int: "a number", float: "a number", type(None): "null"}
 
@@ -185,6 +191,8 @@ def _sniff(stream: BinaryIO, file: str, encoding: str | None) -> tuple[bytes, st
         return head, _detect_codec(head, at_eof, file)
     try:
         codec = codecs.lookup(encoding).name
+        # why: TextIOWrapper is what refuses the bytes-to-bytes codecs (base64, rot13, zlib...)
+        io.TextIOWrapper(io.BytesIO(), encoding=codec).detach()
     except LookupError:
         raise IntakeError(file, f"unknown text encoding '{encoding}'") from None
     # why: utf-8-sig reads BOM-less UTF-8 identically and keeps a BOM out of the first header name
@@ -193,13 +201,14 @@ def _sniff(stream: BinaryIO, file: str, encoding: str | None) -> tuple[bytes, st
 
 def _guarded_lines(text: Iterable[str], file: str, codec: str) -> Iterator[str]:
     """The text's physical lines; a decoding failure that surrogateescape cannot absorb (a
-    multi-byte character cut off at EOF, broken UTF-16) becomes an IntakeError."""
+    multi-byte character cut off at EOF, broken UTF-16, UTF-16 chosen by hand for a file without
+    a BOM) becomes an IntakeError."""
     count = 0
     try:
         for line in text:
             count += 1
             yield line
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # not only UnicodeDecodeError: "UTF-16 stream does not start with BOM"
         # the decoder works ahead in chunks, so the fault is at this line or a little later
         raise IntakeError(file, f"the text stops being valid {_codec_label(codec)} at or after this line. "
                                 f"{SAVE_AS_UTF8}", line=count + 1) from exc
@@ -366,11 +375,21 @@ def _load_workbook(stream: BinaryIO, file: str, cleanup: ExitStack) -> Any:
     source.seek(position)
     try:
         workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as exc:
-        raise IntakeError(file, "this is not a valid .xlsx workbook; open it in Excel and save it "
-                                "as .xlsx, or as UTF-8 CSV") from exc
+    except Exception as exc:  # why broad: openpyxl fails on hostile bytes in any way (lxml, zip, ValueError...)
+        raise IntakeError(file, _NOT_XLSX) from exc
     cleanup.callback(workbook.close)
     return workbook
+
+
+def _sheet_rows(sheet: Any, file: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(sheet row number, cell values); openpyxl parses the sheet lazily, so damage found while
+    reading it (broken XML, a bad CRC, an impossible date) surfaces here, as an IntakeError."""
+    line = 0
+    try:
+        for line, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield line, cells
+    except Exception as exc:  # why broad: as in _load_workbook
+        raise IntakeError(file, f"the workbook is damaged after row {line}; {_NOT_XLSX}", line + 1) from exc
 
 
 def _xlsx_records(rows: Iterator[tuple[int, tuple[Any, ...]]], header: tuple[str, ...], file: str,
@@ -398,7 +417,7 @@ def read_xlsx(stream: BinaryIO, file: str, encoding: str | None = None) -> Opene
             raise IntakeError(file, "the workbook has no worksheet")
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # why: a stale <dimension> tag would silently cut rows off
-        rows = enumerate(sheet.iter_rows(values_only=True), start=1)
+        rows = _sheet_rows(sheet, file)
         first = next(rows, None)
         if first is None:
             raise IntakeError(file, "the first worksheet is empty")
@@ -428,18 +447,46 @@ def _ijson_reason(exc: Exception) -> str:
     return str(message).strip().splitlines()[0]
 
 
-def _json_records(items: Iterator[Any], file: str) -> Iterator[Record | RowError]:
+def _json_item(first: tuple[str, Any], events: Iterator[tuple[str, Any]]) -> tuple[Any, bool]:
+    """One array item built from ijson's flat events, and whether it nests deeper than
+    JSON_MAX_DEPTH (its events are then read to its end, but not built)."""
+    builder, depth, too_deep = ijson.ObjectBuilder(), 0, False
+    for event, value in itertools.chain([first], events):
+        if event in ("start_map", "start_array"):
+            depth += 1
+            too_deep = too_deep or depth > JSON_MAX_DEPTH
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+        if not too_deep:
+            builder.event(event, value)
+        if depth == 0:
+            break
+    return builder.value, too_deep
+
+
+def _json_records(events: Iterator[tuple[str, Any]], file: str) -> Iterator[Record | RowError]:
+    # why flat events, not ijson.items: items keeps a path string per nesting level, so memory
+    # grows with the square of the depth (a 60 KB file of "[[[[..." took 2 GB)
     count = 0
     try:
-        for count, value in enumerate(items, start=1):
-            yield _object_record(value, file, count)
+        next(events)  # the array's "[", checked by read_json
+        for event, value in events:
+            if event == "end_array":
+                continue  # the array's "]": reading on lets the parser refuse anything after it
+            item, too_deep = _json_item((event, value), events)
+            count += 1
+            yield RowError(file, count, None, _TOO_DEEP) if too_deep else _object_record(item, file, count)
     except ijson.JSONError as exc:
         # the parser cannot resynchronise inside an array, so the rest of the file is lost
         raise IntakeError(file, f"invalid JSON: {_ijson_reason(exc)}", line=count + 1) from exc
+    except UnicodeDecodeError as exc:  # ijson's C parser on a "\udc80" escape
+        raise IntakeError(file, "invalid JSON: a \\uD800-\\uDFFF escape is half of a character "
+                                "(an unpaired surrogate)", line=count + 1) from exc
 
 
 def read_json(stream: BinaryIO, file: str, encoding: str | None) -> Opened:
-    """A top-level array of objects, parsed item by item; `line` is the item's index + 1."""
+    """A top-level array of objects, parsed item by item; `line` is the item's index + 1.
+    An item nested more than JSON_MAX_DEPTH levels deep is a RowError."""
     head, codec = _sniff(stream, file, encoding)
     if codecs.lookup(codec).name not in ("utf-8", "utf-8-sig"):
         raise IntakeError(file, f"JSON files must be UTF-8, but this one looks like "
@@ -449,7 +496,7 @@ def read_json(stream: BinaryIO, file: str, encoding: str | None) -> Opened:
         raise IntakeError(file, 'the file must hold a JSON array of objects, like [{"text": "..."}, ...]; '
                                 "for one object per line, use a .jsonl file")
     buffered = io.BufferedReader(_Replay(body, stream), buffer_size=SNIFF_BYTES)
-    return Opened(None, None, _json_records(ijson.items(buffered, "item", use_float=True), file))
+    return Opened(None, None, _json_records(ijson.basic_parse(buffered, use_float=True), file))
 
 
 def _reject_constant(name: str) -> Any:
@@ -457,16 +504,48 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400 reads as inf, which would be stored as Infinity
+        raise ValueError(f"the number {text if len(text) <= 30 else text[:30] + '...'} is out of range")
+    return number
+
+
+def _depth(value: Any) -> int:
+    """How deep arrays and objects nest in `value`, counted level by level (no recursion)."""
+    depth, level = 0, [value]
+    while containers := [node for node in level if isinstance(node, (dict, list))]:
+        depth += 1
+        level = [child for node in containers for child in (node.values() if isinstance(node, dict) else node)]
+    return depth
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _jsonl_record(line: str, file: str, number: int, codec: str) -> Record | RowError:
     bad = _undecodable_error(file, number, [line], (), codec)
     if bad is not None:
         return bad
     try:
-        value = json.loads(line.rstrip("\r\n"), parse_constant=_reject_constant)
+        value = json.loads(line.rstrip("\r\n"), parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         return RowError(file, number, None, f"invalid JSON: {exc.msg} (column {exc.colno})")
     except ValueError as exc:
         return RowError(file, number, None, f"invalid JSON: {exc}")
+    except RecursionError:
+        return RowError(file, number, None, _TOO_DEEP)
+    if line.count("[") + line.count("{") > JSON_MAX_DEPTH and _depth(value) > JSON_MAX_DEPTH:
+        return RowError(file, number, None, _TOO_DEEP)
+    if _SURROGATE_ESCAPE.search(line) and _has_lone_surrogate(value):
+        # why: half a character cannot be encoded as UTF-8, so no database can store it
+        return RowError(file, number, None, "invalid JSON: a \\uD800-\\uDFFF escape is half of a "
+                                            "character (an unpaired surrogate)")
     return _object_record(value, file, number)
 
 
@@ -477,7 +556,9 @@ def _jsonl_records(lines: Iterator[str], file: str, codec: str) -> Iterator[Reco
 
 
 def read_jsonl(stream: BinaryIO, file: str, encoding: str | None) -> Opened:
-    """One JSON object per line; blank lines are skipped."""
+    """One JSON object per line; blank lines are skipped.  Besides invalid JSON, a line is a
+    RowError if it nests deeper than JSON_MAX_DEPTH, holds a number too large for a float, or an
+    unpaired surrogate escape (half a character, which no database can store)."""
     lines, codec = _open_text(stream, file, encoding)
     return Opened(None, None, _jsonl_records(lines, file, codec))
 

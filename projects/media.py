@@ -166,11 +166,12 @@ def _safe_path(name: str) -> str:
         raise _Rejected("the path contains a backslash, which Windows reads as a folder separator "
                         "(so it could point outside the archive); re-create the zip with Windows "
                         "Explorer's 'Send to > Compressed folder' or 7-Zip")
-    if name.startswith("/") or _DRIVE.match(name):
-        raise _Rejected("the path is absolute; paths in the archive must be relative")
     if any(ord(character) < 32 for character in name):
         raise _Rejected("the path contains a control character")
     parts = [part for part in name.split("/") if part not in ("", ".")]
+    # the drive is looked for after normalising: "./C:/x.png" would otherwise become "C:/x.png"
+    if name.startswith("/") or (parts and _DRIVE.match(parts[0])):
+        raise _Rejected("the path is absolute; paths in the archive must be relative")
     if ".." in parts:
         raise _Rejected("the path contains '..', which could point outside the archive")
     if not parts:
@@ -254,7 +255,8 @@ def _open_archive(stream: BinaryIO, filename: str, limits: ZipLimits,
         archive = _checked_zipfile(source, filename, limits)
     except IntakeError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        # NotImplementedError: a member's header asks for a zip version newer than zipfile's
         raise IntakeError(filename, _NOT_A_ZIP) from exc
     cleanup.callback(archive.close)  # the caller's stream stays open: ZipFile did not open it
     return archive
