@@ -6,6 +6,7 @@ from flask.cli import AppGroup, with_appcontext
 from rq import Worker
 
 from background.queues import QUEUES, queue, requeue_unfinished
+from background.recovery import recover_orphans
 from extensions import db
 
 
@@ -18,6 +19,9 @@ from extensions import db
 def worker_command(names: str, burst: bool, name: str | None) -> None:
     """Run an RQ worker; each job runs in a forked process that inherits this app context."""
     queues = [queue(n.strip()) for n in names.split(",") if n.strip()]
+    recovered = recover_orphans(queues[0].connection)
+    if recovered:
+        click.echo(f"requeued {len(recovered)} job(s) left started by a dead worker: {', '.join(recovered)}")
     Worker(queues, connection=queues[0].connection, name=name).work(burst=burst, with_scheduler=True)
 
 
@@ -26,6 +30,11 @@ jobs_cli = AppGroup("jobs", help="Background job maintenance.")
 
 @jobs_cli.command("requeue")
 def requeue_command() -> None:
-    """Queue again every unfinished job record (after Redis lost its data)."""
+    """Queue again every unfinished job record and every undelivered annotation (after Redis
+    lost its data), and the jobs of dead workers."""
+    from tasks.jobs import redeliver_pending
+
+    recovered = recover_orphans(queue(next(iter(QUEUES))).connection)
     count = requeue_unfinished(db.session)
-    click.echo(f"requeued {count} job(s)")
+    click.echo(f"requeued {count} job(s), {len(recovered)} from dead workers; "
+               f"delivered {redeliver_pending()} pending annotation(s) to Label Studio")

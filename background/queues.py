@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 from flask import current_app
 from rq import Queue, Retry
-from rq.job import Job
 from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from sqlalchemy.orm import Session
 
 from background.models import JobRecord, JobStatus

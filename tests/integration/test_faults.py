@@ -1,0 +1,123 @@
+"""Faults on the real services: the RQ worker killed with SIGKILL in the middle of an import and of a
+dataset build, Redis losing its data, a PostgreSQL connection cut. After the worker restarts
+(recovering its dead predecessor's jobs) the work completes, the same as an undisturbed run, and
+nothing is duplicated."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from sqlalchemy import func, insert, select, text
+
+from demo.slice import Client
+from extensions import db, utcnow
+from ops import procs, services
+from qa.models import Consensus, ConsensusStatus
+from tasks.models import Task
+from tests.integration.test_platform_end_to_end import _new_manager
+
+ROWS = 120_000
+WORKER = "test-worker"
+
+
+def kill_worker() -> None:
+    """SIGKILL the worker's whole process group: the worker and the work horse running the job."""
+    pid = procs.running_pid(WORKER)
+    assert pid is not None, "the test worker is not running"
+    os.killpg(pid, signal.SIGKILL)
+    procs.wait_until(lambda: not procs.pid_alive(pid), "the killed worker to go", 10)
+
+
+def wait_for(check, what: str, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def manager(live_platform, pg_app):
+    with Client(live_platform, *_new_manager(pg_app)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def imported(manager, platform_env, pg_app):
+    """A 120,000-row import whose worker is killed once rows are committed, then restarted."""
+    project = manager.post("/api/projects", json={"title": "故障演练 fault drill", "overlap": 1, "template": {
+        "type": "text_classification", "choices": ["甲", "乙"]}})
+    rows = "text\n" + "".join(f"故障演练第{i}条：路灯不亮\n" for i in range(ROWS))
+    upload = manager.post(f"/api/projects/{project['id']}/uploads",
+                          files={"file": ("drill.csv", rows.encode(), "text/csv")})
+    midway = wait_for(lambda: (r := manager.get(upload["upload_url"]))["rows_committed"] > 0 and r,
+                      "the import to commit its first rows")
+    assert midway["rows_committed"] < ROWS, "the import finished before the worker could be killed"
+    kill_worker()
+    services.start_worker(WORKER, platform_env)  # recovers the dead worker's job first
+    manager.wait(upload["job"]["id"], timeout=300)
+    return project, manager.get(upload["upload_url"]), midway
+
+
+def test_an_import_killed_midway_completes_without_duplicates(imported, pg_app):
+    project, report, midway = imported
+    assert report["phase"] == "done" and report["created"] == ROWS and report["duplicates"] == 0
+    with pg_app.app_context():
+        count, distinct = db.session.execute(
+            select(func.count(Task.id), func.count(func.distinct(Task.content_hash)))
+            .where(Task.project_id == project["id"])).one()
+    assert count == distinct == ROWS
+
+
+def test_a_dataset_build_killed_midway_gives_the_undisturbed_bytes(imported, manager, platform_env, pg_app):
+    project, _, _ = imported
+    with pg_app.app_context():  # every item agreed, as if QA had passed them all
+        ids = db.session.scalars(select(Task.id).where(Task.project_id == project["id"])).all()
+        db.session.execute(insert(Consensus), [
+            {"task_id": i, "project_id": project["id"], "label": "甲乙"[i % 2], "result": [], "confidence": 1.0,
+             "votes": 1, "method": "majority_vote", "status": ConsensusStatus.AGREED, "updated_at": utcnow()}
+            for i in ids])
+        db.session.commit()
+    options = {"project_ids": [project["id"]], "formats": ["jsonl", "parquet", "csv"], "seed": 3}
+    disturbed = manager.post("/api/exports", json=options)
+    wait_for(lambda: manager.get(disturbed["status_url"])["status"] == "started", "the build to start")
+    time.sleep(0.5)
+    kill_worker()
+    services.start_worker(WORKER, platform_env)
+    manager.wait(disturbed["job"]["id"], timeout=300)
+    undisturbed = manager.post("/api/exports", json=options)
+    manager.wait(undisturbed["job"]["id"], timeout=300)
+    first, second = (manager.get(f"/api/exports/{d['dataset']['id']}") for d in (disturbed, undisturbed))
+    assert first["items"] == second["items"] == ROWS
+    assert first["sha256"] == second["sha256"]
+    assert {f["path"] for f in first["files"]} == {f["path"] for f in second["files"]}
+
+
+def test_redis_losing_its_data_loses_no_work(manager, platform_env, pg_app):
+    """Queued work lives in the database first: after FLUSHALL, `flask jobs requeue` puts it back."""
+    import redis
+
+    project = manager.post("/api/projects", json={"title": "Redis 演练", "overlap": 1, "template": {
+        "type": "text_classification", "choices": ["甲", "乙"]}})
+    procs.stop(WORKER)  # nothing runs the upload while Redis forgets it
+    upload = manager.post(f"/api/projects/{project['id']}/uploads",
+                          files={"file": ("r.csv", "text\n一\n二\n三\n".encode(), "text/csv")})
+    redis.Redis.from_url(platform_env["REDIS_URL"]).flushall()
+    print(services.flask(platform_env, "jobs", "requeue"))
+    services.start_worker(WORKER, platform_env)
+    manager.wait(upload["job"]["id"], timeout=120)
+    assert manager.get(upload["upload_url"])["created"] == 3
+
+
+def test_a_dropped_database_connection_fails_one_request_cleanly_and_the_next_succeeds(manager, live_platform, pg_app):
+    with pg_app.app_context():
+        db.session.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        db.session.commit()
+    replies = [manager.http.get("/api/projects") for _ in range(3)]
+    assert all(r.status_code in (200, 503) for r in replies), [r.text[:200] for r in replies]
+    assert replies[-1].status_code == 200
