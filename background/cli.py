@@ -19,7 +19,7 @@ from extensions import db
 def worker_command(names: str, burst: bool, name: str | None) -> None:
     """Run an RQ worker; each job runs in a forked process that inherits this app context."""
     queues = [queue(n.strip()) for n in names.split(",") if n.strip()]
-    recovered = recover_orphans(queues[0].connection)
+    recovered = recover_orphans(queues[0].connection, db.session)
     if recovered:
         click.echo(f"requeued {len(recovered)} job(s) left started by a dead worker: {', '.join(recovered)}")
     Worker(queues, connection=queues[0].connection, name=name).work(burst=burst, with_scheduler=True)
@@ -34,7 +34,7 @@ def requeue_command() -> None:
     lost its data), and the jobs of dead workers."""
     from tasks.jobs import redeliver_pending
 
-    recovered = recover_orphans(queue(next(iter(QUEUES))).connection)
+    recovered = recover_orphans(queue(next(iter(QUEUES))).connection, db.session)
     count = requeue_unfinished(db.session)
     click.echo(f"requeued {count} job(s), {len(recovered)} from dead workers; "
                f"delivered {redeliver_pending()} pending annotation(s) to Label Studio")

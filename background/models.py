@@ -39,6 +39,9 @@ class JobRecord(Base):
     message: Mapped[str] = mapped_column(String(500), default="")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(default=0)
+    # "<host>:<pid>" of the process running the latest attempt: recovery leaves a job alone
+    # while that process lives, even if the worker that started it was killed.
+    runner: Mapped[str | None] = mapped_column(String(300), default=None)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

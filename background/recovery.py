@@ -19,7 +19,9 @@ from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import StartedJobRegistry
+from sqlalchemy.orm import Session
 
+from background.models import JobRecord, JobStatus
 from background.queues import QUEUES
 
 logger = logging.getLogger(__name__)
@@ -48,7 +50,32 @@ def worker_alive(connection: Redis, name: str | None) -> bool:
     return datetime.now(timezone.utc) - beat < STALE_HEARTBEAT
 
 
-def recover_orphans(connection: Redis) -> list[str]:
+def process_alive(host_pid: str | None) -> bool:
+    """Whether "<host>:<pid>" names a living process on this host (other hosts: assume so)."""
+    if not host_pid or ":" not in host_pid:
+        return False
+    host, pid = host_pid.rsplit(":", 1)
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
+
+
+def still_running(session: Session, job_id: str) -> bool:
+    """Whether the process running a job-record job still lives (its work horse can outlive a
+    killed worker, and two runs at once must never happen)."""
+    if not job_id.startswith("ql-") or not job_id[3:].isdigit():
+        return False
+    record = session.get(JobRecord, int(job_id[3:]))
+    return record is not None and record.status == JobStatus.STARTED and process_alive(record.runner)
+
+
+def recover_orphans(connection: Redis, session: Session) -> list[str]:
     """Put back on their queues the started jobs of dead workers; return their ids."""
     recovered = []
     for name in QUEUES:
@@ -59,7 +86,7 @@ def recover_orphans(connection: Redis) -> list[str]:
                 job = Job.fetch(job_id, connection=connection)
             except NoSuchJobError:
                 continue
-            if worker_alive(connection, job.worker_name):
+            if worker_alive(connection, job.worker_name) or still_running(session, job_id):
                 continue
             registry.remove_executions(job)
             Queue(name, connection=connection).enqueue_job(job)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
 import time
 from contextvars import ContextVar
 from typing import Any, Callable
@@ -48,6 +50,7 @@ def execute(record_id: int) -> Any:
             return None  # submitted twice; the work is done
         func, args = _resolve(record.func), list(record.args)
         record.status, record.started_at, record.error = JobStatus.STARTED, utcnow(), None
+        record.runner = f"{socket.gethostname()}:{os.getpid()}"
         record.attempts += 1
         kind = record.kind
         session.commit()

@@ -131,6 +131,7 @@ class Upload(Base):
 
     def report(self) -> dict[str, Any]:
         return {"id": self.id, "filename": self.filename, "format": self.format,
-                "phase": self.phase.value, "rows": self.rows_total, "created": self.created,
+                "phase": self.phase.value, "rows": self.rows_total, "rows_committed": self.rows_committed,
+                "created": self.created,
                 "duplicates": self.duplicates, "duplicate_rows": self.duplicate_rows,
                 "error_count": self.error_count, "errors": self.errors, "job_id": self.job_id}

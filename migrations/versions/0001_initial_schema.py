@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 06:47:21.275626
+Create Date: 2026-11-22 07:11:17.727867
 
 """
 from typing import Sequence, Union
@@ -88,6 +88,7 @@ def upgrade() -> None:
     sa.Column('message', sa.String(length=500), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('runner', sa.String(length=300), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('started_at', sa.DateTime(), nullable=True),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, text
@@ -22,12 +23,27 @@ ROWS = 120_000
 WORKER = "test-worker"
 
 
+def children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
 def kill_worker() -> None:
-    """SIGKILL the worker's whole process group: the worker and the work horse running the job."""
+    """SIGKILL the worker and the work horse running its job (RQ puts the horse in a process
+    group of its own), as a machine losing power would."""
     pid = procs.running_pid(WORKER)
     assert pid is not None, "the test worker is not running"
-    os.killpg(pid, signal.SIGKILL)
-    procs.wait_until(lambda: not procs.pid_alive(pid), "the killed worker to go", 10)
+    victims = [pid, *children(pid)]
+    for victim in victims:
+        os.kill(victim, signal.SIGKILL)
+    procs.wait_until(lambda: not any(procs.pid_alive(v) for v in victims), "the killed worker to go", 10)
 
 
 def wait_for(check, what: str, timeout: float = 120.0):
