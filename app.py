@@ -5,7 +5,6 @@ gunicorn (`app:create_app()`) build the app through the factory.
 """
 from __future__ import annotations
 
-import logging
 from typing import Any, Mapping
 
 from flask import Flask, redirect, url_for
@@ -13,6 +12,7 @@ from flask import Flask, redirect, url_for
 import config as settings
 import errors
 import i18n
+import logs
 from accounts import auth
 
 
@@ -26,10 +26,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError("QIANLING_SECRET_KEY is not set: run bin/setup, or export one "
                            "(python -c 'import secrets; print(secrets.token_hex(32))')")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.init_app(app)  # text or JSON lines (LOG_FORMAT), secrets redacted, a request id each
 
     from extensions import db
     db.init_app(app)
+    from admin import metrics
+    metrics.init_app(app)  # request latency for /metrics; times even the requests auth refuses
     auth.init_app(app)
     errors.register_error_handlers(app)
     _register_blueprints(app)
@@ -42,6 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from accounts.routes import api as accounts_api
     from accounts.routes import pages as accounts_pages
+    from admin.metrics import scrape as metrics_scrape
+    from admin.pages import pages as admin_pages
+    from admin.routes import api as admin_api
+    from apidocs import docs as api_docs
     from background.routes import api as jobs_api
     from dashboard.pages import pages as dashboard_pages
     from exports.pages import pages as datasets_pages
@@ -61,7 +67,8 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint in (accounts_pages, accounts_api, jobs_api, projects_api, tasks_api, qa_api,
                       exports_api, system_api, media_pages, projects_pages, vendor, workforce_api,
-                      workspace_pages, qa_pages, downloads, datasets_pages, i18n_pages, dashboard_pages):
+                      workspace_pages, qa_pages, downloads, datasets_pages, i18n_pages, dashboard_pages, api_docs,
+                      admin_pages, admin_api, metrics_scrape):
         app.register_blueprint(blueprint)
 
 

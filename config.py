@@ -39,5 +39,6 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": int(env.get("QIANLING_MAX_UPLOAD_MB") or 512) * 1024 * 1024,
         "WTF_CSRF_CHECK_DEFAULT": False,  # checked in accounts.auth, where API tokens are told apart
         "WTF_CSRF_TIME_LIMIT": None,
+        "LOG_FORMAT": env.get("QIANLING_LOG_FORMAT") or "text",  # "json": one object per line (logs.py)
         "TESTING": False,
     }

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
@@ -52,9 +53,12 @@ class ServiceUnavailable(QianlingError):
     status, code = 503, "service_unavailable"
 
 
-def json_object() -> dict[str, Any]:
-    """The request's JSON body, which must be an object; InvalidInput otherwise."""
+def json_object(optional: bool = False) -> dict[str, Any]:
+    """The request's JSON body, which must be an object (or absent, when `optional`: then {});
+    InvalidInput otherwise."""
     body = request.get_json(silent=True)
+    if body is None and optional and not request.get_data(cache=True):
+        return {}
     if not isinstance(body, dict):
         raise InvalidInput("body: send a JSON object")
     return body
@@ -86,6 +90,16 @@ def register_error_handlers(app: Flask) -> None:
     def _http(err: HTTPException):
         code = (err.name or "error").lower().replace(" ", "_")
         return _respond(err.code or 500, code, err.description or err.name)
+
+    @app.errorhandler(DataError)  # PostgreSQL
+    @app.errorhandler(OverflowError)  # SQLite's driver
+    def _out_of_range(err: Exception):  # e.g. an id in the URL beyond what the database holds
+        return _respond(422, "invalid_input", "a value in the request is out of range for this field")
+
+    @app.errorhandler(OperationalError)
+    def _database_down(err: OperationalError):
+        logger.warning("event=database_unavailable path=%s error=%s", request.path, str(err).splitlines()[0])
+        return _respond(503, "service_unavailable", "the database is unavailable; try again in a moment")
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):

@@ -8,7 +8,7 @@ from accounts import throttle
 from accounts.auth import Unauthenticated, current_user, public, requires, sign_in
 from accounts.models import Role, User
 from accounts.service import authenticate, create_user, issue_token
-from errors import TooManyRequests
+from errors import InvalidInput, TooManyRequests, json_object
 from extensions import db
 from i18n import gettext
 
@@ -65,7 +65,10 @@ def create_token():
     user = checked_authenticate(auth.username or "", auth.password or "") if auth else None
     if user is None:
         raise Unauthenticated("send your username and password with HTTP Basic auth")
-    token = issue_token(db.session, user, name=(request.get_json(silent=True) or {}).get("name", "api"))
+    name = json_object(optional=True).get("name", "api")
+    if not isinstance(name, str):
+        raise InvalidInput("name: a short text naming the token, e.g. \"laptop\"")
+    token = issue_token(db.session, user, name=name)
     db.session.commit()
     return {"token": token, "user": user_json(user)}, 201
 
@@ -86,8 +89,11 @@ def list_users():
 @api.post("/users")
 @requires(Role.ADMIN)
 def add_user():
-    body = request.get_json(silent=True) or {}
-    user = create_user(db.session, body.get("username", ""), body.get("email", ""),
-                       body.get("password", ""), body.get("role", ""), body.get("display_name", ""))
+    body = json_object()
+    fields = ("username", "email", "password", "role", "display_name")
+    for field in fields:
+        if not isinstance(body.get(field, ""), str):
+            raise InvalidInput(f"{field}: send text")
+    user = create_user(db.session, *(body.get(field, "") for field in fields))
     db.session.commit()
     return user_json(user), 201

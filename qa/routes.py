@@ -5,7 +5,7 @@ from flask import Blueprint, request
 
 from accounts.auth import current_user, requires
 from accounts.models import Role
-from errors import InvalidInput, NotFound
+from errors import InvalidInput, NotFound, json_object
 from extensions import db
 from projects.service import managed_project
 from qa import review, service
@@ -21,8 +21,7 @@ REVIEWERS = (Role.REVIEWER, Role.MANAGER, Role.ADMIN)
 def start(project_id: int):
     """Start a run over the whole job, or over one batch with {"batch_id": n}."""
     user = current_user()
-    body = request.get_json(silent=True) or {}
-    batch_id = body.get("batch_id") if isinstance(body, dict) else None
+    batch_id = json_object(optional=True).get("batch_id")
     if batch_id is not None and (not isinstance(batch_id, int) or isinstance(batch_id, bool)):
         raise InvalidInput("batch_id: a batch id of this job, or leave it out for the whole job")
     project = managed_project(db.session, user, project_id)

@@ -6,7 +6,7 @@ from flask import Blueprint, request
 from accounts.auth import current_user, requires
 from accounts.models import Role
 from background.queues import enqueue_tracked_by_row
-from errors import InvalidInput
+from errors import InvalidInput, json_object
 from extensions import db
 from qa.service import start_batch_run_if_complete
 from tasks import distribution, service
@@ -45,7 +45,7 @@ def renew(task_id: int):
 @api.post("/<int:task_id>/skip")
 @requires(Role.ANNOTATOR)
 def skip(task_id: int):
-    body = request.get_json(silent=True) or {}
+    body = json_object()
     distribution.skip(db.session, current_user(), task_id, str(body.get("reason", "")))
     db.session.commit()
     return {"task_id": task_id, "status": "skipped"}

@@ -10,7 +10,9 @@ from tests.conftest import PASSWORD, make_user
 
 # Public on purpose; downloads.download: the signed, short-lived link in its URL is the credential.
 OPEN = {"static", "accounts.login", "accounts_api.create_token", "system_api.health", "index", "downloads.download",
-        "i18n.choose_language"}  # i18n.choose_language: visitors pick a language before signing in
+        "i18n.choose_language", "metrics.metrics"}
+# i18n.choose_language: visitors pick a language before signing in; metrics.metrics checks its
+# callers itself (loopback, or an admin's credentials).
 
 
 def test_every_route_declares_its_audience(app):

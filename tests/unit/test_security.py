@@ -80,3 +80,18 @@ def test_ids_belonging_to_someone_else_are_not_found(api_as, manager, fake_ls):
     assert first.get(f"/api/projects/{project['id']}").status_code == 403  # annotators: not their API
     buyer = api_as(Role.BUYER)[1]
     assert buyer.get("/api/exports/1").status_code == 404 and buyer.get("/api/workforce/annotators").status_code == 403
+
+
+def test_malformed_bodies_and_huge_ids_are_clear_4xx_not_500(app, api_as, manager, fake_ls):
+    job(manager, ["一"], overlap=1)
+    _, annotator = api_as(Role.ANNOTATOR)
+    task = annotator.get("/api/tasks/next").json["task"]
+    assert annotator.post(f"/api/tasks/{task['id']}/skip", json=["reason"]).status_code == 422
+    assert annotator.get(f"/api/tasks/{10 ** 30}").status_code == 422
+    assert manager.get(f"/api/projects/{10 ** 30}").status_code == 422
+    client = app.test_client()
+    user, _ = api_as(Role.BUYER)
+    from tests.conftest import PASSWORD
+    assert client.post("/api/accounts/tokens", auth=(user.username, PASSWORD), json=[1]).status_code == 422
+    assert client.post("/api/accounts/tokens", auth=(user.username, PASSWORD), json={"name": 5}).status_code == 422
+    assert client.post("/api/accounts/tokens", auth=(user.username, PASSWORD)).status_code == 201
