@@ -4,6 +4,7 @@
 Run from the repository root (PostgreSQL on 127.0.0.1:5432 where user postgres may create
 databases, as on the development machines):
     .venv/bin/python bench/distribution_bench.py [--annotators 50 200] [--seconds 20] [--tasks 4000]
+        [--think 2 5]   # also 200 annotators pausing ~2 s and ~5 s between tasks (an open load)
 
 It starts its own Redis, Label Studio and our web app (gunicorn, 3 workers x 4 threads), imports
 and publishes one text-classification job of --tasks items (overlap 3), then for each concurrency
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sys
 import time
 from pathlib import Path
@@ -62,16 +64,23 @@ async def _label_studio(http: httpx.AsyncClient, project_id: int, lat: list[floa
     return done.status_code == 201
 
 
-async def run_level(cycle, base_url: str, tokens: list[str], project_id: int, seconds: float) -> dict:
+async def run_level(cycle, base_url: str, tokens: list[str], project_id: int, seconds: float,
+                    think: float = 0.0) -> dict:
+    """Each simulated annotator loops next + submit for `seconds`; with `think` > 0 it first pauses
+    a random time (exponential, mean `think` s) as a person reading the task would (an open
+    load of about annotators / think cycles/s), else it asks again at once (a closed loop)."""
     latencies: list[float] = []
     cycles = errors = 0
     deadline = time.monotonic() + seconds
+    rng = random.Random(7)
 
     async def annotator(token: str) -> None:
         nonlocal cycles, errors
         headers = {"Authorization": token}
         async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
             while time.monotonic() < deadline:
+                if think:
+                    await asyncio.sleep(rng.expovariate(1 / think))
                 try:
                     ok = await cycle(http, project_id, latencies)
                 except httpx.HTTPError:
@@ -158,6 +167,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--tasks", type=int, default=4000)
     parser.add_argument("--skip-label-studio", action="store_true")
+    parser.add_argument("--think", type=float, nargs="*", default=[],
+                        help="also run 200-annotator levels at human pace: mean seconds between tasks")
     args = parser.parse_args()
     web, ls_url, ls_token, project_id, ls_project, tokens, procs = setup(args.tasks, max(args.annotators))
     try:
@@ -170,6 +181,10 @@ def main() -> None:
                 theirs = asyncio.run(run_level(_label_studio, ls_url, [f"Token {ls_token}"] * level,
                                                ls_project, args.seconds))
                 show("Label Studio next+annotate", level, theirs)
+        for think in args.think:  # the same crowd at human pace: latency when the server is not saturated
+            level = max(args.annotators)
+            ours = asyncio.run(run_level(_ours, web, tokens[:level], project_id, args.seconds, think))
+            show(f"Qianling, think {think:g} s", level, ours)
         print("\nanchors: p99 < 50 ms at 200 annotators; more cycles/s than Label Studio "
               "(Label Studio on PostgreSQL + gunicorn, measured elsewhere: ~7.5 cycles/s, p99 20 s at 200)")
     finally:
