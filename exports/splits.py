@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import BigInteger, ColumnElement, cast, literal
 
 from exports.formats import SPLITS
 
@@ -21,7 +21,11 @@ _MODULUS = 2 ** 32
 
 def shuffle_key(task_id: ColumnElement[Any], seed: int) -> ColumnElement[Any]:
     """An ORDER BY key giving a seeded permutation of tasks (64-bit integer arithmetic in SQL)."""
-    return (task_id * _MULTIPLIER + seed % _MODULUS) % _MODULUS
+    # BIGINT throughout: PostgreSQL types a bare id and these constants INTEGER, and 2654435761
+    # alone is out of INTEGER's range there (SQLite computed in 64 bits either way).
+    def big(value: int) -> ColumnElement[Any]:
+        return literal(value, BigInteger)
+    return (cast(task_id, BigInteger) * big(_MULTIPLIER) + big(seed % _MODULUS)) % big(_MODULUS)
 
 
 def check_ratios(value: Any) -> tuple[float, float, float]:

@@ -79,14 +79,36 @@ def _objects(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
             "objects": objects}
 
 
-def row(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
-    """The item as one row of `arrow_schema(spec)` (labels as text)."""
-    annotations = None if item.annotations is None else [
+def _annotations(item: ExportItem) -> list[dict[str, Any]] | None:
+    return None if item.annotations is None else [
         {"annotator": _text(a.get("annotator")), "label": _text(a.get("label")),
          "result": compact_json(a.get("result", []))} for a in item.annotations]
+
+
+def row(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
+    """The item as one row of `arrow_schema(spec)` (labels as text)."""
     return {"id": item.id, **{name: _text(item.data.get(name)) for name in spec.fields},
             **_answer(item, spec), "confidence": float(item.confidence), "annotators": item.annotators,
-            "result": compact_json(item.result), "annotations": annotations}
+            "result": compact_json(item.result), "annotations": _annotations(item)}
+
+
+def _answer_columns(items: list[ExportItem], spec: FormatSpec) -> dict[str, list[Any]]:
+    if (spec.kind == "classification" and not spec.multi_label) or spec.kind == "pairwise":
+        return {"label": [item_label(item, spec) for item in items]}
+    answers = [_answer(item, spec) for item in items]
+    return {name: [answer[name] for answer in answers] for name, _ in _answer_types(spec)}
+
+
+def columns(items: list[ExportItem], spec: FormatSpec) -> dict[str, list[Any]]:
+    """A batch of items as the columns of `arrow_schema(spec)`: the values of `row`, column by
+    column (a dict per row, then a list per column, would cost more than writing the file)."""
+    data = [item.data for item in items]
+    return {"id": [item.id for item in items],
+            **{name: [_text(values.get(name)) for values in data] for name in spec.fields},
+            **_answer_columns(items, spec), "confidence": [float(item.confidence) for item in items],
+            "annotators": [item.annotators for item in items],
+            "result": [compact_json(item.result) for item in items],
+            "annotations": [_annotations(item) for item in items]}
 
 
 class _RowGroups:
@@ -115,14 +137,18 @@ class _RowGroups:
         self.writer.close()
 
 
+def _same(item: ExportItem) -> ExportItem:
+    return item
+
+
 def write_parquet(items: Iterable[ExportItem], folder: Path, spec: FormatSpec) -> list[Path]:
     """`{split}.parquet` for each split (empty splits too), Snappy-compressed, in bounded row groups."""
     schema = arrow_schema(spec)
     paths = {split: folder / f"{split}.parquet" for split in SPLITS}
     groups = {split: _RowGroups(path, schema) for split, path in paths.items()}
     try:
-        for split, rows in batches_by_split(items, lambda item: row(item, spec), BATCH):
-            groups[split].add(pa.RecordBatch.from_pylist(rows, schema=schema))
+        for split, batch in batches_by_split(items, _same, BATCH):
+            groups[split].add(pa.RecordBatch.from_pydict(columns(batch, spec), schema=schema))
     finally:
         for group in groups.values():
             group.close()
