@@ -37,6 +37,10 @@ def version_dir(dataset_id: int) -> Path:
 def build_dataset(dataset_id: int) -> int:
     """Build a dataset version's files; return its item count."""
     with db.new_session() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # One snapshot for every pass: each format re-reads the items, and a QA run committing
+            # meanwhile must not make the JSONL, the Parquet and the card disagree.
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         dataset = session.get(Dataset, dataset_id)
         if dataset is None:
             raise LookupError(f"dataset {dataset_id} does not exist")
