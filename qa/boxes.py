@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from qa._checks import empty_pairs, reject, weights_of
+
 COLUMNS: tuple[str, ...] = ("task", "annotator", "label", "x", "y", "width", "height")
 COORDINATES = ["x", "y", "width", "height"]
 _EPS = 1e-9  # slack for comparing weight shares that are sums of floats
@@ -149,7 +151,7 @@ def consensus_boxes(df: pd.DataFrame, weights: pd.Series | None = None, iou_thre
     if not 0.0 < min_support <= 1.0:
         raise ValueError(f"min_support must be in (0, 1], got {min_support!r}")
     boxes = _load(df, empty)
-    skill = _weights(weights, dict.fromkeys(a for drawers in boxes.tasks.values() for a in drawers))
+    skill = weights_of(weights, dict.fromkeys(a for drawers in boxes.tasks.values() for a in drawers))
     rows, backing = [], []
     for task, drawers in boxes.tasks.items():
         total = sum(skill[annotator] for annotator in drawers)
@@ -220,7 +222,7 @@ def _load(df: pd.DataFrame, empty: pd.DataFrame | None) -> _Boxes:
     tasks: dict[Hashable, _Drawers] = {}
     for (task, annotator), rows in frame.groupby(["task", "annotator"], sort=False).indices.items():
         tasks.setdefault(task, {})[annotator] = rows
-    for task, annotator in _empty_pairs(empty, tasks):
+    for task, annotator in empty_pairs(empty, tasks, "drew boxes"):
         tasks.setdefault(task, {})[annotator] = np.empty(0, dtype=np.intp)
     if not tasks:
         raise ValueError("no boxes and no `empty` (task, annotator) pairs: nothing to compare")
@@ -240,57 +242,13 @@ def _checked(df: pd.DataFrame, columns: tuple[str, ...], what: str, *,
         raise ValueError(f"{what} has no boxes; list the (task, annotator) pairs that drew nothing in `empty`")
     for name in columns:
         if name not in COORDINATES:
-            _reject(df[name].isna(), df[name], name, "has a missing value")
+            reject(df[name].isna(), df[name], name, "has a missing value")
     coords = df[COORDINATES].apply(pd.to_numeric, errors="coerce").astype(np.float64)
     for name in COORDINATES:
-        _reject(~np.isfinite(coords[name]), df[name], name, "is missing, not a number or infinite")
+        reject(~np.isfinite(coords[name]), df[name], name, "is missing, not a number or infinite")
     for name in ("width", "height"):
-        _reject(coords[name] < 0, df[name], name, "is negative")
+        reject(coords[name] < 0, df[name], name, "is negative")
     return df[[name for name in columns if name not in COORDINATES]].assign(**coords)
-
-
-def _reject(bad: pd.Series, values: pd.Series, name: str, problem: str) -> None:
-    if bad.any():
-        first = int(np.flatnonzero(bad.to_numpy())[0])
-        # Slicing then tolist() gives plain Python values: the message shows 9, not np.int64(9).
-        row, value = bad.index[first : first + 1].tolist()[0], values.iloc[first : first + 1].tolist()[0]
-        raise ValueError(f"column {name!r} {problem} in {int(bad.sum())} row(s), first at row {row!r} (value {value!r})")
-
-
-def _empty_pairs(empty: pd.DataFrame | None, tasks: dict[Hashable, _Drawers]) -> list[tuple[Hashable, Hashable]]:
-    if empty is None:
-        return []
-    if not isinstance(empty, pd.DataFrame):
-        raise TypeError(f"empty must be a DataFrame with columns task, annotator, got {type(empty).__name__}")
-    for name in ("task", "annotator"):
-        if name not in empty.columns:
-            raise ValueError(f"empty is missing column {name!r}; expected columns task, annotator")
-        _reject(empty[name].isna(), empty[name], name, "of `empty` has a missing value")
-    pairs = list(zip(empty["task"], empty["annotator"]))
-    clash = [(task, annotator) for task, annotator in pairs if annotator in tasks.get(task, {})]
-    if clash:
-        raise ValueError(f"empty lists {len(clash)} (task, annotator) pair(s) that also drew boxes, "
-                         f"e.g. task={clash[0][0]!r}, annotator={clash[0][1]!r}")
-    return pairs
-
-
-def _weights(weights: pd.Series | None, annotators: dict[Hashable, None]) -> dict[Hashable, float]:
-    """Annotator -> positive finite weight; 1.0 for everybody when `weights` is None."""
-    if weights is None:
-        return dict.fromkeys(annotators, 1.0)
-    if not isinstance(weights, pd.Series):
-        raise TypeError(f"weights must be a pandas Series (annotator -> weight), got {type(weights).__name__}")
-    if weights.index.has_duplicates:
-        raise ValueError("weights must give each annotator one value; its index has duplicates")
-    absent = [name for name in annotators if name not in weights.index]
-    if absent:
-        raise ValueError(f"weights has no value for annotator(s) {absent[:5]}")
-    values = pd.to_numeric(weights, errors="coerce").astype(np.float64)
-    for name in annotators:
-        if not (np.isfinite(values[name]) and values[name] > 0):
-            given = weights.loc[[name]].tolist()[0]  # a plain value: 0, not np.float64(0.0)
-            raise ValueError(f"weights must be positive and finite; annotator {name!r} has {given!r}")
-    return {name: float(values[name]) for name in annotators}
 
 
 def _check_threshold(threshold: float) -> None:

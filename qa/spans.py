@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from qa._checks import empty_pairs, reject, weights_of
+
 COLUMNS: tuple[str, ...] = ("task", "annotator", "label", "start", "end")
 _EPS = 1e-9  # slack for comparing weight shares that are sums of floats
 _CJK = "\u2e80-\u2fdf\u3005-\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
@@ -114,7 +116,7 @@ def token_consensus(df: pd.DataFrame, texts: pd.Series, weights: pd.Series | Non
     """
     frame, tasks = _load(df, empty)
     text_of = _texts(texts, frame)
-    skill = _weights(weights, dict.fromkeys(name for drawers in tasks.values() for name in drawers))
+    skill = weights_of(weights, dict.fromkeys(name for drawers in tasks.values() for name in drawers))
     labels = pd.Index(frame["label"].unique()).sort_values()
     votes = _Votes(frame["start"].to_numpy(), frame["end"].to_numpy(),
                    labels.get_indexer(frame["label"]), len(labels))
@@ -192,7 +194,7 @@ def _load(df: pd.DataFrame, empty: pd.DataFrame | None) -> tuple[pd.DataFrame, d
     tasks: dict[Hashable, _Drawers] = {}
     for (task, annotator), rows in frame.groupby(["task", "annotator"], sort=False).indices.items():
         tasks.setdefault(task, {})[annotator] = rows
-    for task, annotator in _empty_pairs(empty, tasks):
+    for task, annotator in empty_pairs(empty, tasks, "marked spans"):
         tasks.setdefault(task, {})[annotator] = np.empty(0, dtype=np.intp)
     if not tasks:
         raise ValueError("no spans and no `empty` (task, annotator) pairs: nothing to compare")
@@ -211,13 +213,13 @@ def _checked(df: pd.DataFrame, columns: tuple[str, ...], what: str, *,
     if len(df) == 0 and not allow_no_rows:
         raise ValueError(f"{what} has no spans; list the (task, annotator) pairs that marked nothing in `empty`")
     for name in columns[:-2]:
-        _reject(df[name].isna(), df[name], name, "has a missing value")
+        reject(df[name].isna(), df[name], name, "has a missing value")
     offsets = df[["start", "end"]].apply(pd.to_numeric, errors="coerce").astype(np.float64)
     for name in ("start", "end"):
-        _reject(~np.isfinite(offsets[name]), df[name], name, "is missing, not a number or infinite")
-        _reject(offsets[name] % 1 != 0, df[name], name, "is not a whole number of characters")
-    _reject(offsets["start"] < 0, df["start"], "start", "is negative")
-    _reject(offsets["end"] <= offsets["start"], df["end"], "end", "is not after 'start'")
+        reject(~np.isfinite(offsets[name]), df[name], name, "is missing, not a number or infinite")
+        reject(offsets[name] % 1 != 0, df[name], name, "is not a whole number of characters")
+    reject(offsets["start"] < 0, df["start"], "start", "is negative")
+    reject(offsets["end"] <= offsets["start"], df["end"], "end", "is not after 'start'")
     kept = [name for name in (*columns[:-2], "text") if name in df.columns]
     return df[kept].assign(**offsets.astype(np.int64))
 
@@ -237,53 +239,9 @@ def _texts(texts: pd.Series, frame: pd.DataFrame) -> dict[Hashable, str]:
     if odd:
         raise ValueError(f"texts must be strings; task {odd[0]!r} has {text_of[odd[0]]!r}")
     length = frame["task"].map(lambda task: len(text_of[task]))
-    _reject(frame["end"] > length, frame["end"], "end", "is past the end of its task's text")
+    reject(frame["end"] > length, frame["end"], "end", "is past the end of its task's text")
     if "text" in frame.columns:
         covered = [text_of[task][start:end] for task, start, end in zip(frame["task"], frame["start"], frame["end"])]
-        _reject(frame["text"].notna() & (frame["text"] != covered), frame["text"], "text",
+        reject(frame["text"].notna() & (frame["text"] != covered), frame["text"], "text",
                 "differs from the task text at [start, end) (offsets must count code points)")
     return text_of
-
-
-def _reject(bad: pd.Series, values: pd.Series, name: str, problem: str) -> None:
-    if bad.any():
-        first = int(np.flatnonzero(bad.to_numpy())[0])
-        # Slicing then tolist() gives plain Python values: the message shows 9, not np.int64(9).
-        row, value = bad.index[first : first + 1].tolist()[0], values.iloc[first : first + 1].tolist()[0]
-        raise ValueError(f"column {name!r} {problem} in {int(bad.sum())} row(s), first at row {row!r} (value {value!r})")
-
-
-def _empty_pairs(empty: pd.DataFrame | None, tasks: dict[Hashable, _Drawers]) -> list[tuple[Hashable, Hashable]]:
-    if empty is None:
-        return []
-    if not isinstance(empty, pd.DataFrame):
-        raise TypeError(f"empty must be a DataFrame with columns task, annotator, got {type(empty).__name__}")
-    for name in ("task", "annotator"):
-        if name not in empty.columns:
-            raise ValueError(f"empty is missing column {name!r}; expected columns task, annotator")
-        _reject(empty[name].isna(), empty[name], name, "of `empty` has a missing value")
-    pairs = list(zip(empty["task"], empty["annotator"]))
-    clash = [(task, annotator) for task, annotator in pairs if annotator in tasks.get(task, {})]
-    if clash:
-        raise ValueError(f"empty lists {len(clash)} (task, annotator) pair(s) that also marked spans, "
-                         f"e.g. task={clash[0][0]!r}, annotator={clash[0][1]!r}")
-    return pairs
-
-
-def _weights(weights: pd.Series | None, annotators: dict[Hashable, None]) -> dict[Hashable, float]:
-    """Annotator -> positive finite weight; 1.0 for everybody when `weights` is None."""
-    if weights is None:
-        return dict.fromkeys(annotators, 1.0)
-    if not isinstance(weights, pd.Series):
-        raise TypeError(f"weights must be a pandas Series (annotator -> weight), got {type(weights).__name__}")
-    if weights.index.has_duplicates:
-        raise ValueError("weights must give each annotator one value; its index has duplicates")
-    absent = [name for name in annotators if name not in weights.index]
-    if absent:
-        raise ValueError(f"weights has no value for annotator(s) {absent[:5]}")
-    values = pd.to_numeric(weights, errors="coerce").astype(np.float64)
-    for name in annotators:
-        if not (np.isfinite(values[name]) and values[name] > 0):
-            given = weights.loc[[name]].tolist()[0]  # a plain value: 0, not np.float64(0.0)
-            raise ValueError(f"weights must be positive and finite; annotator {name!r} has {given!r}")
-    return {name: float(values[name]) for name in annotators}

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import itertools
 import unicodedata
-from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from qa._checks import weights_of
 from qa._frame import Encoded, encode
 from qa.aggregate import Aggregation
 
@@ -107,7 +107,7 @@ def medoid_answers(df: pd.DataFrame, weights: pd.Series | None = None) -> Aggreg
     `confidence` its weighted mean similarity to the others (1.0 on a task answered once).
     """
     enc, answers = _answers(df)
-    skill = _weights(weights, dict.fromkeys(enc.annotators))
+    skill = weights_of(weights, dict.fromkeys(enc.annotators))
     weight_of = np.array([skill[name] for name in enc.annotators])[enc.annotator]
     labels, confidence = [], []
     for rows in _rows_by_task(enc.task):
@@ -157,22 +157,3 @@ def _shared_prefix(a: str, b: str) -> int:
         if left != right:
             return size
     return min(len(a), len(b))
-
-
-def _weights(weights: pd.Series | None, annotators: dict[Hashable, None]) -> dict[Hashable, float]:
-    """Annotator -> positive finite weight; 1.0 for everybody when `weights` is None."""
-    if weights is None:
-        return dict.fromkeys(annotators, 1.0)
-    if not isinstance(weights, pd.Series):
-        raise TypeError(f"weights must be a pandas Series (annotator -> weight), got {type(weights).__name__}")
-    if weights.index.has_duplicates:
-        raise ValueError("weights must give each annotator one value; its index has duplicates")
-    absent = [name for name in annotators if name not in weights.index]
-    if absent:
-        raise ValueError(f"weights has no value for annotator(s) {absent[:5]}")
-    values = pd.to_numeric(weights, errors="coerce").astype(np.float64)
-    for name in annotators:
-        if not (np.isfinite(values[name]) and values[name] > 0):
-            given = weights.loc[[name]].tolist()[0]  # a plain value: 0, not np.float64(0.0)
-            raise ValueError(f"weights must be positive and finite; annotator {name!r} has {given!r}")
-    return {name: float(values[name]) for name in annotators}
