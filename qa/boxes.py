@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from qa._checks import empty_pairs, reject, weights_of
+from qa._checks import empty_pairs, reject, require_columns, weights_of
 
 COLUMNS: tuple[str, ...] = ("task", "annotator", "label", "x", "y", "width", "height")
 COORDINATES = ["x", "y", "width", "height"]
@@ -232,14 +232,7 @@ def _load(df: pd.DataFrame, empty: pd.DataFrame | None) -> _Boxes:
 def _checked(df: pd.DataFrame, columns: tuple[str, ...], what: str, *,
              allow_no_rows: bool = False) -> pd.DataFrame:
     """`df`'s columns with coordinates as float64; ValueError naming the column and first bad row."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [name for name in columns if name not in df.columns]
-    if missing:
-        raise ValueError(f"{what} is missing column(s) {missing}; expected one row per box with "
-                         f"columns {list(columns)} (got {list(df.columns)})")
-    if len(df) == 0 and not allow_no_rows:
-        raise ValueError(f"{what} has no boxes; list the (task, annotator) pairs that drew nothing in `empty`")
+    require_columns(df, columns, what, "box", "drew nothing", allow_no_rows)
     for name in columns:
         if name not in COORDINATES:
             reject(df[name].isna(), df[name], name, "has a missing value")

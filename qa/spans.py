@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from qa._checks import empty_pairs, reject, weights_of
+from qa._checks import empty_pairs, reject, require_columns, weights_of
 
 COLUMNS: tuple[str, ...] = ("task", "annotator", "label", "start", "end")
 _EPS = 1e-9  # slack for comparing weight shares that are sums of floats
@@ -204,14 +204,7 @@ def _load(df: pd.DataFrame, empty: pd.DataFrame | None) -> tuple[pd.DataFrame, d
 def _checked(df: pd.DataFrame, columns: tuple[str, ...], what: str, *,
              allow_no_rows: bool = False) -> pd.DataFrame:
     """`df` with integer offsets (and `text` if present); ValueError naming column and first bad row."""
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
-    missing = [name for name in columns if name not in df.columns]
-    if missing:
-        raise ValueError(f"{what} is missing column(s) {missing}; expected one row per span with "
-                         f"columns {list(columns)} (got {list(df.columns)})")
-    if len(df) == 0 and not allow_no_rows:
-        raise ValueError(f"{what} has no spans; list the (task, annotator) pairs that marked nothing in `empty`")
+    require_columns(df, columns, what, "span", "marked nothing", allow_no_rows)
     for name in columns[:-2]:
         reject(df[name].isna(), df[name], name, "has a missing value")
     offsets = df[["start", "end"]].apply(pd.to_numeric, errors="coerce").astype(np.float64)
