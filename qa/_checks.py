@@ -58,14 +58,14 @@ def weights_of(weights: pd.Series | None, annotators: dict[Hashable, None]) -> d
     return {name: float(values[name]) for name in annotators}
 
 
-def require_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str, unit: str, nothing: str,
-                    allow_no_rows: bool) -> None:
+def require_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str, units: tuple[str, str],
+                    nothing: str, allow_no_rows: bool) -> None:
     """TypeError unless a DataFrame; ValueError naming missing columns, or no rows (unless allowed)."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
     missing = [name for name in columns if name not in df.columns]
     if missing:
-        raise ValueError(f"{what} is missing column(s) {missing}; expected one row per {unit} with "
+        raise ValueError(f"{what} is missing column(s) {missing}; expected one row per {units[0]} with "
                          f"columns {list(columns)} (got {list(df.columns)})")
     if len(df) == 0 and not allow_no_rows:
-        raise ValueError(f"{what} has no {unit}s; list the (task, annotator) pairs that {nothing} in `empty`")
+        raise ValueError(f"{what} has no {units[1]}; list the (task, annotator) pairs that {nothing} in `empty`")

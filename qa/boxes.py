@@ -232,7 +232,7 @@ def _load(df: pd.DataFrame, empty: pd.DataFrame | None) -> _Boxes:
 def _checked(df: pd.DataFrame, columns: tuple[str, ...], what: str, *,
              allow_no_rows: bool = False) -> pd.DataFrame:
     """`df`'s columns with coordinates as float64; ValueError naming the column and first bad row."""
-    require_columns(df, columns, what, "box", "drew nothing", allow_no_rows)
+    require_columns(df, columns, what, ("box", "boxes"), "drew nothing", allow_no_rows)
     for name in columns:
         if name not in COORDINATES:
             reject(df[name].isna(), df[name], name, "has a missing value")

@@ -204,7 +204,7 @@ def _load(df: pd.DataFrame, empty: pd.DataFrame | None) -> tuple[pd.DataFrame, d
 def _checked(df: pd.DataFrame, columns: tuple[str, ...], what: str, *,
              allow_no_rows: bool = False) -> pd.DataFrame:
     """`df` with integer offsets (and `text` if present); ValueError naming column and first bad row."""
-    require_columns(df, columns, what, "span", "marked nothing", allow_no_rows)
+    require_columns(df, columns, what, ("span", "spans"), "marked nothing", allow_no_rows)
     for name in columns[:-2]:
         reject(df[name].isna(), df[name], name, "has a missing value")
     offsets = df[["start", "end"]].apply(pd.to_numeric, errors="coerce").astype(np.float64)
