@@ -170,3 +170,48 @@ def test_label_studio_down_while_annotators_submit_loses_nothing(manager, live_p
                                   .where(Task.project_id == project["id"])).all()
     assert len(rows) == 4 * 3 and all(ls_id is not None for _, ls_id in rows)
     assert len({ls_id for _, ls_id in rows}) == 12  # each delivered once
+
+
+def test_a_qa_run_killed_midway_gives_the_undisturbed_result(imported, manager, platform_env, pg_app):
+    """A whole-job QA run over 360,000 annotations, its worker killed while it runs: the re-queued
+    run stores what an undisturbed run stores."""
+    from accounts.models import Role, User
+    from qa.models import QARun
+    from tasks.models import Annotation, AnnotationStatus
+
+    project, _, _ = imported
+    with pg_app.app_context():
+        people = [User(username=f"qa-drill-{i}-{project['id']}", email=f"qa-drill-{i}-{project['id']}@it.test",
+                       role=Role.ANNOTATOR, display_name=f"质检演练{i}", password_hash="!") for i in range(3)]
+        db.session.add_all(people)
+        db.session.flush()
+        ids = db.session.scalars(select(Task.id).where(Task.project_id == project["id"]).order_by(Task.id)).all()
+        now = utcnow()
+        db.session.execute(insert(Annotation), [
+            {"task_id": t, "annotator_id": person.id, "result": [], "label": "甲乙"[(t + k * (t % 7 == 0)) % 2],
+             "status": AnnotationStatus.ACCEPTED, "guidelines_version": 1, "created_at": now}
+            for t in ids for k, person in enumerate(people)])
+        db.session.execute(Task.__table__.update().where(Task.project_id == project["id"])
+                           .values(annotation_count=3, slots_taken=3, is_open=False))
+        db.session.execute(Consensus.__table__.delete().where(Consensus.project_id == project["id"]))
+        db.session.commit()
+
+    def snapshot(run_id: int):
+        with pg_app.app_context():
+            run = db.session.get(QARun, run_id)
+            rows = db.session.execute(select(Consensus.task_id, Consensus.label, Consensus.confidence, Consensus.status)
+                                      .where(Consensus.project_id == project["id"]).order_by(Consensus.task_id)).all()
+            return (run.n_tasks, run.n_agreed, run.n_review, run.percent_agreement), rows
+
+    disturbed = manager.post(f"/api/qa/projects/{project['id']}/runs", json={})
+    wait_for(lambda: manager.get(disturbed["status_url"])["status"] == "started", "the QA run to start")
+    time.sleep(0.5)
+    kill_worker()
+    services.start_worker(WORKER, platform_env)
+    manager.wait(disturbed["job"]["id"], timeout=300)
+    after_kill = snapshot(disturbed["run"]["id"])
+    undisturbed = manager.post(f"/api/qa/projects/{project['id']}/runs", json={})
+    manager.wait(undisturbed["job"]["id"], timeout=300)
+    again = snapshot(undisturbed["run"]["id"])
+    assert after_kill[0] == again[0] and after_kill[0][0] == ROWS
+    assert after_kill[1] == again[1] and len(again[1]) == ROWS
