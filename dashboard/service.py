@@ -19,6 +19,7 @@ from qa.models import (
     ReviewItem,
     ReviewStatus,
 )
+from qa.review import open_count
 from workforce.records import Scope, today, totals, work_records
 
 DAYS = 14
@@ -48,8 +49,7 @@ def manager_dashboard(session: Session, user: User) -> dict[str, Any]:
             "agreement": [(r.completed_at, r.percent_agreement, r.title) for r in reversed(runs)],
             "labels": [(label, int(count)) for label, count in labels],
             "leaders": leaderboard(session, records, ids),
-            "review_open": session.scalar(select(func.count()).select_from(ReviewItem).where(
-                ReviewItem.project_id.in_(ids), ReviewItem.status == ReviewStatus.OPEN)) or 0}
+            "review_open": open_count(session, user, ids)}
 
 
 def leaderboard(session: Session, records: list, project_ids: list[int]) -> list[dict[str, Any]]:

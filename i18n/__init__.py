@@ -57,7 +57,11 @@ def gettext(message: str, **values: Any) -> str:
 
 def js_catalog() -> dict[str, str]:
     """Every message in the current language, for `QL.t` in the browser."""
-    locale = current_locale()
+    return _catalog(current_locale())
+
+
+@lru_cache(maxsize=len(LOCALES))
+def _catalog(locale: str) -> dict[str, str]:
     return {} if locale == "en" else {message: translate(message, locale) for message in chinese()}
 
 

@@ -33,7 +33,7 @@ def quality(project_id: int):
     names = _usernames(detail)
     return render_template("qa/quality.html", job=project_json(db.session, project), runs=latest,
                            batch_numbers=numbers, run=detail, names=names,
-                           review_count=len(review.open_items(db.session, current_user(), project.id, limit=1000)))
+                           review_count=review.open_count(db.session, current_user(), [project.id]))
 
 
 def _usernames(detail: dict | None) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import Role, User
@@ -29,6 +29,15 @@ def _visible(user: User):
     if user.role in (Role.ADMIN, Role.REVIEWER):
         return Project.id.is_not(None)
     return Project.created_by_id == user.id
+
+
+def open_count(session: Session, user: User, project_ids: list[int] | None = None) -> int:
+    """How many open review items the user may decide (in these jobs, if given)."""
+    query = (select(func.count()).select_from(ReviewItem).join(Project, Project.id == ReviewItem.project_id)
+             .where(ReviewItem.status == ReviewStatus.OPEN, _visible(user)))
+    if project_ids is not None:
+        query = query.where(ReviewItem.project_id.in_(project_ids))
+    return session.scalar(query) or 0
 
 
 def open_items(session: Session, user: User, project_id: int | None = None, limit: int = PAGE) -> list[dict[str, Any]]:

@@ -130,10 +130,11 @@ def _scores(frame: pd.DataFrame, empty: pd.DataFrame, consensus: pd.DataFrame,
     fused = consensus.assign(annotator=CONSENSUS)[[c for c in frame.columns if c in consensus.columns or c == "annotator"]]
     scores = {}
     for annotator in pd.unique(pd.concat([frame["annotator"], empty["annotator"]])):
-        tasks = set(frame.loc[frame["annotator"] == annotator, "task"]) | set(empty.loc[empty["annotator"] == annotator, "task"])
-        mine = frame[(frame["annotator"] == annotator)]
+        mine = frame[frame["annotator"] == annotator]
+        tasks = set(mine["task"]) | set(empty.loc[empty["annotator"] == annotator, "task"])
         theirs = fused[fused["task"].isin(tasks)]
-        pairs = [(t, who) for t in tasks for who, drew in ((annotator, mine), (CONSENSUS, theirs)) if t not in set(drew["task"])]
+        drawn = {annotator: set(mine["task"]), CONSENSUS: set(theirs["task"])}
+        pairs = [(t, who) for t in tasks for who in drawn if t not in drawn[who]]
         both = pd.concat([mine, theirs[mine.columns]], ignore_index=True)
         scores[annotator] = agreement(both, pd.DataFrame(pairs, columns=["task", "annotator"]))
     return pd.Series(scores, dtype=float)
