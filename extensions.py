@@ -8,12 +8,14 @@ from __future__ import annotations
 import enum
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Iterator
 
 import redis
 from flask import Flask, current_app, g
-from sqlalchemy import Enum, MetaData, create_engine, event
+from sqlalchemy import Enum, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -124,3 +126,25 @@ def redis_connection() -> redis.Redis:
         conn = redis.Redis.from_url(current_app.config["REDIS_URL"])
         current_app.extensions["qianling.redis"] = conn
     return conn
+
+
+# The first key of our PostgreSQL advisory locks, per kind of work (the second is a job's id).
+LOCK_SPACES = {"import": 7301, "delivery": 7302}
+
+
+@contextmanager
+def one_at_a_time(session: Session, kind: str, key: int) -> Iterator[None]:
+    """Run the block as the only holder of lock (`kind`, `key`) across every process: a PostgreSQL
+    advisory lock on a connection of its own, so it outlives the block's commits and dies with
+    its process. SQLite lets one writer in at a time, and an embedded install runs one worker."""
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    params = {"space": LOCK_SPACES[kind], "key": key}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:space, :key)"), params)
+        try:
+            yield
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:space, :key)"), params)

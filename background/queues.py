@@ -7,6 +7,7 @@ re-queue after Redis lost its data) never runs the work twice concurrently.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any, Callable
 
 from flask import current_app
@@ -20,12 +21,15 @@ from extensions import redis_connection
 
 logger = logging.getLogger(__name__)
 
-# Named for the kind of work, so a deployment can give each its own workers.
+# Named for the kind of work, so a deployment can give each its own workers. A worker takes them
+# in this order: work somebody waits for first; delivering annotations to Label Studio (nobody
+# waits for it, and a crowd's backlog must not hold up a manager's reconcile or QA run) last.
 QUEUES: dict[str, dict[str, Any]] = {
     "intake": {"timeout": 3600},
     "labelstudio": {"timeout": 600},
     "qa": {"timeout": 1800},
     "exports": {"timeout": 3600},
+    "deliveries": {"timeout": 3600},
 }
 RETRY = Retry(max=3, interval=[5, 30, 120])
 
@@ -69,6 +73,30 @@ def enqueue_tracked_by_row(queue_name: str, func: Callable[..., Any], *args: Any
     queue(queue_name).enqueue(f"{func.__module__}.{func.__qualname__}", *args, job_id=job_id,
                               job_timeout=QUEUES[queue_name]["timeout"], result_ttl=3600,
                               failure_ttl=7 * 86400, ttl=7 * 86400, retry=RETRY)
+
+
+def _coalesce_key(key: str) -> str:
+    return f"qianling:coalesce:{key}"
+
+
+def enqueue_coalesced(queue_name: str, func: Callable[..., Any], *args: Any, key: str) -> bool:
+    """Queue idempotent catch-up work (deliver a job's pending annotations) unless a run for `key`
+    is already waiting; return whether one was queued. The run calls `coalesced_run_started(key)`
+    before it looks for work, so whatever was committed before this call is seen by the waiting
+    run or by a new one. Redis losing the key only costs one extra (idempotent) run."""
+    if not redis_connection().set(_coalesce_key(key), "1", nx=True, ex=QUEUES[queue_name]["timeout"]):
+        return False
+    try:
+        enqueue_tracked_by_row(queue_name, func, *args, job_id=f"{key}-{uuid.uuid4().hex[:12]}")
+    except Exception:
+        redis_connection().delete(_coalesce_key(key))
+        raise
+    return True
+
+
+def coalesced_run_started(key: str) -> None:
+    """Called by a coalesced run before it reads what to do: later requests queue a new run."""
+    redis_connection().delete(_coalesce_key(key))
 
 
 def requeue_unfinished(session: Session) -> int:

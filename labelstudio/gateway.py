@@ -51,6 +51,7 @@ class Gateway:
         self._http = httpx.Client(timeout=timeout, follow_redirects=True)
         self._client = LabelStudio(base_url=self.base_url, api_key=token, timeout=timeout,
                                    httpx_client=self._http)
+        self._user_ids: dict[str, int] | None = None  # e-mail -> Label Studio user id, listed once
 
     def close(self) -> None:
         self._http.close()
@@ -139,14 +140,17 @@ class Gateway:
 
     # -- users ------------------------------------------------------------------------------
     def ensure_user(self, email: str, username: str, display_name: str) -> int:
-        """The Label Studio user id for this e-mail, creating a (login-less) member if needed."""
-        users = self._call("list users", lambda: list(self._client.users.list()))
-        for user in users:
-            if (user.email or "").lower() == email.lower():
-                return user.id
-        user = self._call("create user", self._client.users.create, email=email,
-                          username=username, first_name=display_name[:30])
-        return user.id
+        """The Label Studio user id for this e-mail, creating a (login-less) member if needed.
+        The server's users are listed once per gateway (a delivery run meets many new people)."""
+        if self._user_ids is None:
+            users = self._call("list users", lambda: list(self._client.users.list()))
+            self._user_ids = {(u.email or "").lower(): u.id for u in users}
+        key = email.lower()
+        if key not in self._user_ids:
+            user = self._call("create user", self._client.users.create, email=email,
+                              username=username, first_name=display_name[:30])
+            self._user_ids[key] = user.id
+        return self._user_ids[key]
 
     # -- annotations ------------------------------------------------------------------------
     def find_annotation(self, ls_task_id: int, our_id: int) -> int | None:

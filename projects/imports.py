@@ -14,12 +14,11 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from flask import current_app
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from accounts.models import User
@@ -27,7 +26,7 @@ from background.models import JobRecord
 from background.queues import enqueue
 from background.runner import report_progress
 from errors import Conflict, InvalidInput
-from extensions import db, utcnow
+from extensions import db, one_at_a_time, utcnow
 from projects import label_config
 from projects.batches import Batcher, recount_batches
 from projects.bulk import insert_tasks, known_hashes, to_json
@@ -38,7 +37,6 @@ from tasks.models import Task
 
 logger = logging.getLogger(__name__)
 ZIP_FIELDS = frozenset({"image", "file"})  # what each image of a zip upload becomes
-IMPORT_LOCK_SPACE = 7301  # first key of our advisory locks on import jobs (the job id is the second)
 MEDIA_URL = "/media/"  # where the app serves stored images (the embedded editor shares its origin)
 CHUNK = 10_000  # rows per insert-and-commit: the unit of resumption
 MAX_LISTED = 200  # errors and duplicates listed in a report (all are counted)
@@ -103,7 +101,7 @@ def import_upload(upload_id: int) -> dict:
         if upload.phase in (UploadPhase.RECEIVED, UploadPhase.IMPORTING):
             upload.phase = UploadPhase.IMPORTING
             session.commit()
-            with one_import_at_a_time(session, project.id):
+            with one_at_a_time(session, "import", project.id):  # one import per job at a time
                 try:
                     _import(session, upload, project, label_config.parse(project.label_config))
                 except IntakeError as err:  # the file as a whole is unreadable
@@ -116,24 +114,6 @@ def import_upload(upload_id: int) -> dict:
         logger.info("event=import_done upload_id=%s phase=%s created=%s duplicates=%s errors=%s",
                     upload_id, upload.phase.value, upload.created, upload.duplicates, upload.error_count)
         return upload.report()
-
-
-@contextmanager
-def one_import_at_a_time(session: Session, project_id: int) -> Iterator[None]:
-    """Hold the job's import lock: imports into one job run one after another (each keeps the
-    job's open batches and their sizes in memory while it works, and the duplicate check must
-    see the other's rows). A PostgreSQL advisory lock on its own connection, so it outlives the
-    chunk commits and dies with the worker; SQLite lets one writer in at a time anyway."""
-    engine = session.get_bind()
-    if engine.dialect.name != "postgresql":
-        yield
-        return
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
-        lock.execute(text("SELECT pg_advisory_lock(:space, :job)"), {"space": IMPORT_LOCK_SPACE, "job": project_id})
-        try:
-            yield
-        finally:
-            lock.execute(text("SELECT pg_advisory_unlock(:space, :job)"), {"space": IMPORT_LOCK_SPACE, "job": project_id})
 
 
 def _import(session: Session, upload: Upload, project: Project, config: label_config.LabelConfig) -> None:

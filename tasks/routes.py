@@ -5,12 +5,11 @@ from flask import Blueprint, request
 
 from accounts.auth import current_user, requires
 from accounts.models import Role
-from background.queues import enqueue_tracked_by_row
 from errors import InvalidInput, json_object
 from extensions import db
 from qa.service import start_batch_run_if_complete
 from tasks import distribution, service
-from tasks.jobs import deliver_annotation
+from tasks.jobs import queue_delivery
 from tasks.models import AnnotationStatus, Task
 
 api = Blueprint("tasks_api", __name__, url_prefix="/api/tasks")
@@ -68,7 +67,6 @@ def submit(task_id: int):
     if annotation.status == AnnotationStatus.EXTRA:
         reply["message"] = "your lease had expired and the task was already complete; kept as extra"
         return reply, 201
-    enqueue_tracked_by_row("labelstudio", deliver_annotation, annotation.id,
-                           job_id=f"deliver-annotation-{annotation.id}")
+    queue_delivery(db.session.get(Task, task_id).project_id)  # the task is already loaded
     start_batch_run_if_complete(db.session, task_id)
     return reply, 201

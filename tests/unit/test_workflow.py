@@ -151,6 +151,36 @@ def test_annotations_reach_label_studio_attributed_and_survive_its_outage(api_as
     assert db.session.get(Annotation, reply.json["id"]).ls_annotation_id is not None
 
 
+def test_a_crowd_submitting_queues_one_delivery_run_not_a_job_each(app, api_as, manager, fake_ls):
+    """Deliveries are coalesced per job: while a run waits, more submits add nothing to the queue;
+    once it has started, the next submit queues a new run, so nothing committed is left behind."""
+    from rq import Queue
+    from rq.job import Job
+
+    from extensions import redis_connection
+
+    project = published_project(manager, items=4, overlap=1)
+    app.config["QUEUE_ASYNC"] = True  # queued, not run inline: the queue is what is checked
+    deliveries = Queue("deliveries", connection=redis_connection())
+
+    def submit_one() -> None:
+        annotator = api_as(Role.ANNOTATOR)[1]
+        task = annotator.get("/api/tasks/next", query_string={"project_id": project["id"]}).json["task"]
+        assert annotator.post(f"/api/tasks/{task['id']}/annotations",
+                              json={"result": choice(CHOICES[0])}).status_code == 201
+
+    for _ in range(3):
+        submit_one()
+    assert deliveries.count == 1
+    Job.fetch(deliveries.pop_job_id(), connection=redis_connection()).perform()  # as a worker runs it
+    assert len(fake_ls.annotations) == 3 and deliveries.count == 0
+    submit_one()
+    assert deliveries.count == 1  # a new run for the annotation that came after the first started
+    Job.fetch(deliveries.pop_job_id(), connection=redis_connection()).perform()
+    assert len(fake_ls.annotations) == 4
+    assert db.session.query(Annotation).filter(Annotation.ls_annotation_id.is_(None)).count() == 0
+
+
 def test_qa_dataset_and_buyer_download(api_as, manager, fake_ls):
     project = published_project(manager, items=3)
     annotators = [api_as(Role.ANNOTATOR)[1] for _ in range(3)]
