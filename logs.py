@@ -6,6 +6,7 @@
 way a `RedactingFilter` on the handler blanks API tokens (`qlt_...`), bearer/basic credentials,
 `password=`/`token=`/`secret=` values, passwords inside URLs and the app's own secret values
 (SECRET_KEY, the Label Studio token) from the message and the traceback before any handler writes.
+`GunicornLogger` does the same to gunicorn's access log (paths carry signed download links).
 
 As with `basicConfig`, a process whose root logger already has handlers (pytest, a host
 application) keeps them; the request id is still set and sent back as `X-Request-ID`.
@@ -20,6 +21,7 @@ from datetime import datetime, timezone
 from typing import IO, Iterable
 
 from flask import Flask, Response, has_request_context, request
+from gunicorn.glogging import Logger as _GunicornLogger
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 REDACTED = "[REDACTED]"
@@ -37,6 +39,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(" + _SECRET_KEY + r"\s*=\s*)[^\s&,;]+"), r"\1" + REDACTED),
     (re.compile(r"(?i)([\"']" + _SECRET_KEY + r"[\"']\s*:\s*[\"']?)[^\"',}]+"), r"\1" + REDACTED),
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@"), r"\1" + REDACTED + "@"),  # URL passwords
+    (re.compile(r"(/downloads/)[^\s/?\"']+"), r"\1" + REDACTED),  # a signed download link is a credential
 )
 
 
@@ -66,6 +69,15 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info, self.secrets)
         return True
+
+
+class GunicornLogger(_GunicornLogger):
+    """gunicorn's own logger (`--logger-class logs.GunicornLogger`) with every access-log field
+    redacted: its access log writes request paths and headers itself, past our handlers."""
+
+    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+        found = super().atoms(resp, req, environ, request_time)
+        return {key: redact(value) if isinstance(value, str) else value for key, value in found.items()}
 
 
 def request_id() -> str | None:

@@ -309,6 +309,28 @@ def test_logs_redact_tokens_passwords_and_secrets():
     assert logs.redact("password: at least 8 characters") == "password: at least 8 characters"
 
 
+def test_gunicorn_access_log_hides_signed_download_links(tmp_path):
+    """gunicorn writes its access log itself; a signed link in a path is a credential there too."""
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    config = Config()
+    config.set("accesslog", str(tmp_path / "access.log"))
+    logger = logs.GunicornLogger(config)
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/downloads/eyJmIjo1fQ.Zx-Sig_ned?x=1&token=abc",
+               "PATH_INFO": "/downloads/eyJmIjo1fQ.Zx-Sig_ned", "QUERY_STRING": "x=1&token=abc",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1"}
+    reply = SimpleNamespace(status="200 OK", sent=10, headers=[])
+    request = SimpleNamespace(headers=[("AUTHORIZATION", "Bearer qlt_secret")])
+    logger.access(reply, request, environ, timedelta(milliseconds=3))
+    for handler in logger.access_log.handlers:
+        handler.flush()
+    line = (tmp_path / "access.log").read_text()
+    assert "GET /downloads/[REDACTED]" in line and " 200 " in line
+    assert "eyJmIjo1fQ" not in line and "Sig_ned" not in line and "abc" not in line
+
+
 def test_log_format_must_be_known(tmp_path):
     with pytest.raises(RuntimeError, match="LOG_FORMAT"):
         create_app({"SECRET_KEY": "x", "LOG_FORMAT": "xml", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
