@@ -94,6 +94,9 @@ def stop(name: str, timeout: float = 15.0) -> bool:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        deadline = time.monotonic() + 5.0  # reap it: a child dropped unreaped warns as still running
+        while time.monotonic() < deadline and pid_alive(pid):
+            time.sleep(0.1)
     path.unlink(missing_ok=True)
     _children.pop(pid, None)
     return True
