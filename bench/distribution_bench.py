@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import sys
 import time
@@ -171,6 +172,7 @@ def main() -> None:
                         help="also run 200-annotator levels at human pace: mean seconds between tasks")
     args = parser.parse_args()
     web, ls_url, ls_token, project_id, ls_project, tokens, procs = setup(args.tasks, max(args.annotators))
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would bury the figures
     try:
         print(f"{'system':<30} {'annotators':>10} {'cycles/s':>9} {'p50 ms':>8} {'p99 ms':>9} "
               f"{'requests':>9} {'errors':>7}")
