@@ -114,20 +114,33 @@ def test_a_dataset_build_killed_midway_gives_the_undisturbed_bytes(imported, man
     assert {f["path"] for f in first["files"]} == {f["path"] for f in second["files"]}
 
 
-def test_redis_losing_its_data_loses_no_work(manager, platform_env, pg_app):
-    """Queued work lives in the database first: after FLUSHALL, `flask jobs requeue` puts it back."""
+def test_redis_restarted_with_its_data_gone_loses_no_work(manager, platform_env, pg_app):
+    """Queued work lives in the database first: Redis restarts with nothing on disk (a lost volume,
+    a new machine), `flask jobs requeue` puts the work back, and the web app reconnects by itself."""
+    import shutil
+
     import redis
+
+    from ops.__main__ import TEST_REDIS_PORT
+    from ops.procs import RUN
 
     project = manager.post("/api/projects", json={"title": "Redis 演练", "overlap": 1, "template": {
         "type": "text_classification", "choices": ["甲", "乙"]}})
     procs.stop(WORKER)  # nothing runs the upload while Redis forgets it
     upload = manager.post(f"/api/projects/{project['id']}/uploads",
                           files={"file": ("r.csv", "text\n一\n二\n三\n".encode(), "text/csv")})
-    redis.Redis.from_url(platform_env["REDIS_URL"]).flushall()
+    procs.stop("test-redis")
+    shutil.rmtree(RUN / "test-redis")  # its append-only file and snapshot: everything it held
+    services.start_redis("test-redis", TEST_REDIS_PORT)
+    assert redis.Redis.from_url(platform_env["REDIS_URL"]).dbsize() == 0  # the queue is gone
     print(services.flask(platform_env, "jobs", "requeue"))
     services.start_worker(WORKER, platform_env)
     manager.wait(upload["job"]["id"], timeout=120)
     assert manager.get(upload["upload_url"])["created"] == 3
+    again = manager.post(f"/api/projects/{project['id']}/uploads",  # the web app's Redis calls work again
+                         files={"file": ("r2.csv", "text\n四\n".encode(), "text/csv")})
+    manager.wait(again["job"]["id"], timeout=120)
+    assert manager.get(again["upload_url"])["created"] == 1
 
 
 def test_a_dropped_database_connection_fails_one_request_cleanly_and_the_next_succeeds(manager, live_platform, pg_app):
