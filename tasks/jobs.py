@@ -67,17 +67,18 @@ def _deliver(project_id: int) -> int:
     with (Gateway.from_app() as gateway, db.new_session() as session,
           one_at_a_time(session, "delivery", project_id)):
         while True:
-            chunk = session.scalars(select(Annotation).join(Task, Task.id == Annotation.task_id)
+            chunk = session.execute(select(Annotation, Task.ls_task_id).join(Task, Task.id == Annotation.task_id)
                                     .where(Task.project_id == project_id, Annotation.id > after, *_pending())
                                     .order_by(Annotation.id).limit(CHUNK)).all()
             if not chunk:
                 break
-            for annotation in chunk:
-                if _deliver_one(session, gateway, annotation):
-                    delivered += 1
-                else:
+            for annotation, ls_task_id in chunk:
+                if ls_task_id is None:  # its task has not reached Label Studio yet
                     waiting.append(annotation.id)
-            after = chunk[-1].id
+                else:
+                    _deliver_one(session, gateway, annotation, ls_task_id)
+                    delivered += 1
+            after = chunk[-1][0].id
     logger.info("event=annotations_delivered project_id=%s count=%s waiting=%s", project_id, delivered, len(waiting))
     if waiting:
         raise RuntimeError(f"annotations {waiting[:10]} wait for their tasks to reach Label Studio; "
@@ -85,17 +86,12 @@ def _deliver(project_id: int) -> int:
     return delivered
 
 
-def _deliver_one(session: Session, gateway: Gateway, annotation: Annotation) -> bool:
-    """Write one annotation (unless it already arrived) and remember its Label Studio id; False
-    when its task is not in Label Studio yet."""
-    task = session.get(Task, annotation.task_id)
-    if task is None or task.ls_task_id is None:
-        return False
+def _deliver_one(session: Session, gateway: Gateway, annotation: Annotation, ls_task_id: int) -> None:
+    """Write one annotation (unless it already arrived) and remember its Label Studio id."""
     completed_by = ensure_ls_user(session, gateway, session.get(User, annotation.annotator_id))
-    ls_id = gateway.find_annotation(task.ls_task_id, annotation.id)
+    ls_id = gateway.find_annotation(ls_task_id, annotation.id)
     if ls_id is None:
-        ls_id = gateway.create_annotation(task.ls_task_id, annotation.id, annotation.result,
+        ls_id = gateway.create_annotation(ls_task_id, annotation.id, annotation.result,
                                           completed_by, annotation.lead_time)
     annotation.ls_annotation_id, annotation.delivered_at = ls_id, utcnow()
     session.commit()
-    return True

@@ -61,12 +61,13 @@ def submit(task_id: int):
         raise InvalidInput("lead_time: seconds, as a number")
     user = current_user()
     annotation = service.submit(db.session, user, task_id, body.get("result"), lead_time)
+    project_id = db.session.get(Task, task_id).project_id
     db.session.commit()
     reply = {"id": annotation.id, "task_id": task_id, "label": annotation.label,
              "status": annotation.status.value}
     if annotation.status == AnnotationStatus.EXTRA:
         reply["message"] = "your lease had expired and the task was already complete; kept as extra"
         return reply, 201
-    queue_delivery(db.session.get(Task, task_id).project_id)  # the task is already loaded
+    queue_delivery(project_id)
     start_batch_run_if_complete(db.session, task_id)
     return reply, 201
