@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Select, exists, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -25,8 +26,8 @@ from extensions import redis_connection, utcnow
 from projects.models import Batch, BatchMember, Project, ProjectStatus
 from tasks.models import Assignment, AssignmentStatus, Task
 from workforce.models import Exam
-from workforce.records import capacity_left
-from workforce.service import eligibility_filter, is_paused
+from workforce.records import capacity_left_of
+from workforce.service import any_job_requires_skills, eligibility_filter, pause_reason_of
 
 logger = logging.getLogger(__name__)
 SWEEP_EVERY_SECONDS = 5
@@ -52,13 +53,30 @@ def free_slot(session: Session, task_id: int) -> None:
                     .execution_options(synchronize_session=False))
 
 
-def live_lease(session: Session, user: User, project_id: int | None) -> Assignment | None:
+def _live_lease_query(user: User, project_id: int | None) -> Select[tuple[Assignment]]:
     query = select(Assignment).where(Assignment.annotator_id == user.id,
                                      Assignment.status == AssignmentStatus.LEASED,
                                      Assignment.expires_at > utcnow())
     if project_id is not None:
         query = query.where(Assignment.project_id == project_id)
-    return session.scalar(query.order_by(Assignment.id).limit(1))
+    return query.order_by(Assignment.id).limit(1)
+
+
+@dataclass(frozen=True)
+class Requester:
+    """What the pull queue checks about the person asking, read in one statement: the lease they
+    hold, why they are paused, their capacity left today, and whether job skills matter at all."""
+    held_lease_id: int | None
+    pause_reason: str | None
+    capacity_left: int
+    skills_matter: bool
+
+    @classmethod
+    def read(cls, session: Session, user: User, project_id: int | None) -> Requester:
+        held = _live_lease_query(user, project_id).with_only_columns(Assignment.id).scalar_subquery()
+        row = session.execute(select(held, pause_reason_of(user), capacity_left_of(user),
+                                     any_job_requires_skills())).one()
+        return cls(row[0], row[1], row[2], bool(row[3]))
 
 
 def _exam_questions(session: Session, project_id: int) -> set[int]:
@@ -133,22 +151,23 @@ def _lease(session: Session, user: User, task: Task, project: Project) -> Assign
     return lease
 
 
-def lease_next(session: Session, user: User, project_id: int | None = None) -> Assignment | None:
-    """The caller's live lease if they hold one, else a new lease on the next task for them.
+def lease_next(session: Session, user: User, project_id: int | None = None) -> tuple[Assignment, Task] | None:
+    """The caller's live lease if they hold one, else a new lease on the next task for them;
+    with the task, whose data the caller shows.
 
     Gold (honeypot) tasks are mixed in at the job's rate and look like any other task; a job
     where the person reached their cap, or whose required skills they lack, is passed over; a
     paused person gets 403 with the reason."""
     sweep_if_due(session)
-    held = live_lease(session, user, project_id)
-    if held is not None:
-        return held
-    paused = is_paused(session, user)
-    if paused:
-        raise Forbidden(f"your work is paused: {paused}")
-    if capacity_left(session, user) <= 0:
+    requester = Requester.read(session, user, project_id)
+    if requester.held_lease_id is not None:
+        held = session.get(Assignment, requester.held_lease_id)
+        return held, session.get(Task, held.task_id)
+    if requester.pause_reason is not None:
+        raise Forbidden(f"your work is paused: {requester.pause_reason}")
+    if requester.capacity_left <= 0:
         raise Conflict("you reached your daily capacity; more work tomorrow (a manager can raise it)")
-    eligible = eligibility_filter(session, user)
+    eligible = eligibility_filter(session, user) if requester.skills_matter else true()
     excluded: set[int] = set()
     for _ in range(ATTEMPTS):
         found = _candidate(session, user, project_id, eligible, excluded=frozenset(excluded))
@@ -165,13 +184,14 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> A
             gold = _candidate(session, user, project.id, eligible, gold=True)
             if gold is not None:
                 session.rollback()  # release the row lock on the regular candidate
-                return _lease(session, user, *gold)
+                lease = _lease(session, user, *gold)
+                return None if lease is None else (lease, gold[0])
         if not take_slot(session, task.id, project.overlap):
             session.rollback()  # someone took the last slot between our read and write
             continue
         lease = _lease(session, user, task, project)
         if lease is not None:
-            return lease
+            return lease, task
     return None
 
 

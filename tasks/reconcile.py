@@ -93,7 +93,7 @@ class _Reconciler:
             return "made in Label Studio by a user the task was not handed to"
         try:
             checked = results.validate(self.config, item["result"])
-            status = claim_lease(self.session, task, self.project, lease)
+            status = claim_lease(self.session, task, self.project, lease).status
         except (Conflict, InvalidInput) as err:  # flagged, not imported
             return f"made in Label Studio, not accepted: {err.message}"
         annotation = Annotation(task_id=task.id, annotator_id=user_id, result=checked, status=status,

@@ -10,7 +10,7 @@ from extensions import db
 from qa.service import start_batch_run_if_complete
 from tasks import distribution, service
 from tasks.jobs import queue_delivery
-from tasks.models import AnnotationStatus, Task
+from tasks.models import AnnotationStatus
 
 api = Blueprint("tasks_api", __name__, url_prefix="/api/tasks")
 
@@ -18,12 +18,11 @@ api = Blueprint("tasks_api", __name__, url_prefix="/api/tasks")
 @api.get("/next")
 @requires(Role.ANNOTATOR)
 def next_task():
-    lease = distribution.lease_next(db.session, current_user(), request.args.get("project_id", type=int))
-    if lease is None:
-        db.session.commit()
-        return {"task": None, "message": "no task is waiting for you"}, 200
+    handed = distribution.lease_next(db.session, current_user(), request.args.get("project_id", type=int))
+    reply = {"task": None, "message": "no task is waiting for you"} if handed is None \
+        else {"task": service.task_json(handed[1], handed[0])}  # before commit expires them
     db.session.commit()
-    return {"task": service.task_json(db.session.get(Task, lease.task_id), lease)}
+    return reply
 
 
 @api.get("/<int:task_id>")
@@ -59,15 +58,15 @@ def submit(task_id: int):
     lead_time = body.get("lead_time")
     if lead_time is not None and not isinstance(lead_time, (int, float)):
         raise InvalidInput("lead_time: seconds, as a number")
-    user = current_user()
-    annotation = service.submit(db.session, user, task_id, body.get("result"), lead_time)
-    project_id = db.session.get(Task, task_id).project_id
-    db.session.commit()
+    submitted = service.submit(db.session, current_user(), task_id, body.get("result"), lead_time)
+    annotation = submitted.annotation
     reply = {"id": annotation.id, "task_id": task_id, "label": annotation.label,
              "status": annotation.status.value}
+    db.session.commit()
     if annotation.status == AnnotationStatus.EXTRA:
         reply["message"] = "your lease had expired and the task was already complete; kept as extra"
         return reply, 201
-    queue_delivery(project_id)
-    start_batch_run_if_complete(db.session, task_id)
+    queue_delivery(submitted.project_id)
+    if submitted.may_complete_task:
+        start_batch_run_if_complete(db.session, task_id)
     return reply, 201

@@ -7,6 +7,7 @@ after the lease expired is accepted if a slot is still free, and otherwise kept 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -41,44 +42,62 @@ def assigned_task(session: Session, user: User, task_id: int) -> tuple[Task, Pro
     return row.Task, row.Project, row.Assignment
 
 
-def claim_lease(session: Session, task: Task, project: Project, lease: Assignment) -> AnnotationStatus:
+@dataclass(frozen=True)
+class Claim:
+    """How a lease turned into an annotation: its status, and whether it may have been the one
+    that gave its task all k annotations (then the task's batch may be ready for QA)."""
+    status: AnnotationStatus
+    may_complete_task: bool
+
+
+def claim_lease(session: Session, task: Task, project: Project, lease: Assignment) -> Claim:
     """Turn the caller's lease into an accepted annotation, or `extra` when its slot is gone."""
     if lease.status == AssignmentStatus.SUBMITTED:
         raise Conflict(f"you have already annotated task {task.id}")
     if lease.status == AssignmentStatus.SKIPPED:
         raise Conflict(f"you skipped task {task.id}; it is no longer yours")
+    finished = {"status": AssignmentStatus.SUBMITTED, "finished_at": utcnow()}
     held = session.execute(update(Assignment).where(
         Assignment.id == lease.id, Assignment.status == AssignmentStatus.LEASED)
-        .values(status=AssignmentStatus.SUBMITTED, finished_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount == 1
+        .values(**finished).execution_options(synchronize_session=False)).rowcount == 1
     if held or task.is_gold:  # the slot is ours (gold tasks have no slots): count it
         if not held:
-            session.execute(update(Assignment).where(Assignment.id == lease.id)
-                            .values(status=AssignmentStatus.SUBMITTED, finished_at=utcnow())
+            session.execute(update(Assignment).where(Assignment.id == lease.id).values(**finished)
                             .execution_options(synchronize_session=False))
-        session.execute(update(Task).where(Task.id == task.id)
-                        .values(annotation_count=Task.annotation_count + 1)
-                        .execution_options(synchronize_session=False))
-        return AnnotationStatus.ACCEPTED
+        # The count as it is once ours is in (the row lock orders concurrent submits), so of
+        # the last two submits at once exactly the later sees its task complete.
+        count, needed = session.execute(
+            update(Task).where(Task.id == task.id).values(annotation_count=Task.annotation_count + 1)
+            .returning(Task.annotation_count, Task.extra_overlap)
+            .execution_options(synchronize_session=False)).one()
+        return Claim(AnnotationStatus.ACCEPTED, not task.is_gold and count >= project.overlap + needed)
     # The lease expired and its slot was freed: take a free slot again if there is one.
-    session.execute(update(Assignment).where(Assignment.id == lease.id)
-                    .values(status=AssignmentStatus.SUBMITTED, finished_at=utcnow())
+    session.execute(update(Assignment).where(Assignment.id == lease.id).values(**finished)
                     .execution_options(synchronize_session=False))
     if take_slot(session, task.id, project.overlap, accepted=True):
-        return AnnotationStatus.ACCEPTED
-    return AnnotationStatus.EXTRA
+        return Claim(AnnotationStatus.ACCEPTED, True)
+    return Claim(AnnotationStatus.EXTRA, False)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A stored annotation, with what the caller does next: queue its delivery to the job's
+    Label Studio project, and check its batch for QA when the task may be complete."""
+    annotation: Annotation
+    project_id: int
+    may_complete_task: bool
 
 
 def submit(session: Session, user: User, task_id: int, result: Any,
-           lead_time: float | None = None) -> Annotation:
+           lead_time: float | None = None) -> Submission:
     """Store `user`'s annotation of a task they were handed. The caller commits, then queues
     delivery to Label Studio (extras are kept here only)."""
     task, project, lease = assigned_task(session, user, task_id)
     config = parse(project.label_config)
     checked = results.validate(config, result)
-    status = claim_lease(session, task, project, lease)
+    claim = claim_lease(session, task, project, lease)
     label = results.primary_label(config, checked)
-    annotation = Annotation(task_id=task.id, annotator_id=user.id, result=checked, status=status,
+    annotation = Annotation(task_id=task.id, annotator_id=user.id, result=checked, status=claim.status,
                             label=label, gold_correct=gold.grade(config, task, label),
                             lead_time=lead_time, guidelines_version=project.guidelines_version)
     session.add(annotation)
@@ -89,7 +108,7 @@ def submit(session: Session, user: User, task_id: int, result: Any,
         raise Conflict(f"you have already annotated task {task_id}") from None
     if annotation.gold_correct is not None:
         gold.pause_if_below_bar(session, user, project)
-    return annotation
+    return Submission(annotation, project.id, claim.may_complete_task)
 
 
 def task_json(task: Task, lease: Assignment | None = None) -> dict[str, Any]:

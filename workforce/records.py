@@ -213,10 +213,11 @@ def records_csv(session: Session, records: list[DayRecord]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def capacity_left(session: Session, user: User) -> int:
-    """How many more tasks the annotator may take today (their daily capacity, China time days)."""
-    capacity = session.scalar(select(AnnotatorProfile.daily_capacity).where(AnnotatorProfile.user_id == user.id))
-    taken = session.scalar(select(func.count()).select_from(Assignment).where(
+def capacity_left_of(user: User) -> ColumnElement[int]:
+    """How many more tasks the annotator may take today (their daily capacity, China time days),
+    as an SQL value, so the pull queue reads it in the same statement as its other checks."""
+    capacity = select(AnnotatorProfile.daily_capacity).where(AnnotatorProfile.user_id == user.id).scalar_subquery()
+    taken = select(func.count()).select_from(Assignment).where(
         Assignment.annotator_id == user.id, Assignment.leased_at >= _day_start_utc(today()),
-        Assignment.status != AssignmentStatus.SKIPPED)) or 0
-    return (DEFAULT_DAILY_CAPACITY if capacity is None else capacity) - taken
+        Assignment.status != AssignmentStatus.SKIPPED).scalar_subquery()
+    return func.coalesce(capacity, DEFAULT_DAILY_CAPACITY) - taken

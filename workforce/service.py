@@ -1,5 +1,6 @@
 """Workforce operations: annotators' profiles and skills, pausing and resuming them, and the two
-checks the pull queue applies before handing out work (`is_paused`, `eligibility_filter`).
+checks the pull queue applies before handing out work (`is_paused`, `eligibility_filter`; as SQL
+expressions too, so that it reads them in one statement).
 
 Plain functions taking the session first; the caller owns the transaction. Exams live in
 `workforce.exams`, work records and payroll in `workforce.records`.
@@ -10,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, select, true
+from sqlalchemy import ColumnElement, ScalarSelect, Text, cast, exists, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -147,10 +148,27 @@ def resume(session: Session, user: User, by: User | None = None) -> AnnotatorPro
     return profile
 
 
+def pause_reason_of(user: User) -> ScalarSelect[str | None]:
+    """Why the user is paused, as an SQL value: NULL when they may work (no profile: not paused).
+    An expression, so the pull queue reads it in the same statement as its other checks."""
+    return select(AnnotatorProfile.pause_reason).where(
+        AnnotatorProfile.user_id == user.id, AnnotatorProfile.status == ProfileStatus.PAUSED).scalar_subquery()
+
+
 def is_paused(session: Session, user: User) -> str | None:
     """Why the user is paused, or None when they may work (no profile yet: not paused)."""
-    return session.scalar(select(AnnotatorProfile.pause_reason).where(
-        AnnotatorProfile.user_id == user.id, AnnotatorProfile.status == ProfileStatus.PAUSED))
+    return session.scalar(select(pause_reason_of(user)))
+
+
+def _requires_skills() -> ColumnElement[bool]:
+    # Only a shortcut: a list that is empty but spelled otherwise is read and found empty below.
+    return cast(Project.required_skills, Text).not_in(["[]", "null"])
+
+
+def any_job_requires_skills() -> ColumnElement[bool]:
+    """Whether some job lists required skills, as an SQL value: when none does (the common
+    case), `eligibility_filter` has nothing to read."""
+    return exists().where(_requires_skills())
 
 
 def eligibility_filter(session: Session, user: User) -> ColumnElement[bool]:
@@ -160,10 +178,10 @@ def eligibility_filter(session: Session, user: User) -> ColumnElement[bool]:
     `required_skills` is a JSON list, and JSON functions differ between SQLite and PostgreSQL,
     so the comparison runs here: the jobs that require skills are read (id and list only), and
     those the user lacks a skill for are excluded by id."""
+    requiring = session.execute(select(Project.id, Project.required_skills).where(_requires_skills())).all()
+    if not requiring:
+        return true()
     held = held_skills(session, user)
-    # Only a shortcut: a list that is empty but spelled otherwise is read and found empty below.
-    requiring = session.execute(select(Project.id, Project.required_skills).where(
-        cast(Project.required_skills, Text).not_in(["[]", "null"]))).all()
     barred = [project_id for project_id, required in requiring if not set(required or ()) <= held]
     return Project.id.not_in(barred) if barred else true()
 
