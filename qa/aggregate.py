@@ -16,7 +16,7 @@ from typing import Hashable, Mapping
 import numpy as np
 import pandas as pd
 
-from qa._frame import Encoded, encode, label_counts
+from qa._frame import Encoded, encode, label_counts, pair_codes
 
 _FLOOR = 1e-10  # crowd-kit's lower bound for probabilities, kept so that results match it
 _Anchors = tuple[np.ndarray, np.ndarray] | None  # (task ranks, known class codes) of gold tasks
@@ -83,7 +83,9 @@ def dawid_skene(
     layout = _Layout.of(enc)
     anchors = _gold_anchors(enc, layout, gold)
     fit = _fit(enc, layout, anchors, n_iter, tol)
-    return _result(enc, layout, fit)
+    rank_of_task = layout.rank_of_task
+    del layout  # its answer slots hold a code per annotation, which the result no longer needs
+    return _result(enc, rank_of_task, fit)
 
 
 def _per_task(enc: Encoded, winner: np.ndarray, confidence: np.ndarray) -> tuple[pd.Series, pd.Series]:
@@ -116,17 +118,26 @@ class _Layout:
     def of(cls, enc: Encoded) -> _Layout:
         per_task = np.bincount(enc.task, minlength=enc.n_tasks)
         task_of_rank = np.argsort(-per_task, kind="stable")
-        rank_of_task = np.empty_like(task_of_rank)
+        rank_of_task = np.empty(enc.n_tasks, dtype=enc.task.dtype)  # int32 like the codes: gathered per row
         rank_of_task[task_of_rank] = np.arange(enc.n_tasks)
-        order = np.argsort(rank_of_task[enc.task], kind="stable")
+        by_rank = np.argsort(rank_of_task[enc.task], kind="stable")  # row order kept within a task
         sizes = per_task[task_of_rank]
-        slot = np.arange(enc.n_rows) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        answer = (enc.annotator * enc.n_labels + enc.label)[order]
-        by_slot = np.argsort(slot, kind="stable")  # keeps rank order within a slot
-        slots = np.split(answer[by_slot], np.cumsum(np.bincount(slot))[:-1])
-        observed = np.bincount(answer, minlength=enc.n_annotators * enc.n_labels) > 0
-        return cls(tuple(slots), task_of_rank, rank_of_task, observed,
+        starts = np.cumsum(sizes) - sizes  # where each rank's rows begin in `by_rank`
+        # Sizes fall with rank, so the tasks with a j-th answer are the first `with_answer[j]`
+        # ranks, and slot j gathers the rows at starts + j of those ranks.
+        with_answer = enc.n_tasks - np.cumsum(np.bincount(sizes))[:-1]
+        slots = tuple(_answer_codes(enc, by_rank[starts[:count] + j])
+                      for j, count in enumerate(with_answer))
+        observed = np.zeros(enc.n_annotators * enc.n_labels, dtype=bool)
+        for codes in slots:
+            observed[codes] = True
+        return cls(slots, task_of_rank, rank_of_task, observed,
                    enc.n_annotators, enc.n_labels, enc.n_rows)
+
+
+def _answer_codes(enc: Encoded, rows: np.ndarray) -> np.ndarray:
+    """Answer code (annotator * n_labels + label) of each of `rows`."""
+    return pair_codes(enc.annotator[rows], enc.label[rows], enc.n_labels)
 
 
 @dataclass(frozen=True)
@@ -154,12 +165,14 @@ def _gold_anchors(enc: Encoded, layout: _Layout, gold: pd.Series | None) -> _Anc
 
 
 def _fit(enc: Encoded, layout: _Layout, anchors: _Anchors, n_iter: int, tol: float) -> _Fit:
-    shares = label_counts(enc)[layout.task_of_rank].T.astype(np.float64)
-    posterior = _anchor(shares / shares.sum(axis=0), anchors)
+    posterior = label_counts(enc)[layout.task_of_rank].T.astype(np.float64)
+    posterior /= posterior.sum(axis=0)  # majority-vote shares, divided in place to save a copy
+    posterior = _anchor(posterior, anchors)
     prior = posterior.mean(axis=1)
     mass, confusion, log_confusion = _m_step(posterior, layout)
     loss, done = -np.inf, 0
     for done in range(1, n_iter + 1):
+        del posterior  # the E-step needs only the M-step's output: free the old posterior first
         posterior = _anchor(_e_step(log_confusion, prior, layout), anchors)
         prior = posterior.mean(axis=1)
         mass, confusion, log_confusion = _m_step(posterior, layout)
@@ -216,13 +229,21 @@ def _lower_bound(posterior: np.ndarray, prior: np.ndarray, mass: np.ndarray,
     """crowd-kit's evidence lower bound per annotation (its prior term counts per answer)."""
     log_prior = np.log(np.maximum(prior, _FLOOR))
     expected = float((mass * log_confusion).sum() + mass.sum(axis=1) @ log_prior)
-    floored = np.maximum(posterior, _FLOOR)
-    entropy = -float((floored * np.log(floored)).sum())
-    return (expected + entropy) / n_rows
+    return (expected + _entropy(posterior)) / n_rows
 
 
-def _result(enc: Encoded, layout: _Layout, fit: _Fit) -> DawidSkeneResult:
-    posterior = fit.posterior[:, layout.rank_of_task]
+def _entropy(posterior: np.ndarray) -> float:
+    """Entropy of the posteriors floored at _FLOOR, built a class row at a time to save memory."""
+    terms, floored = np.empty_like(posterior), np.empty_like(posterior[0])
+    for row, out in zip(posterior, terms):
+        np.maximum(row, _FLOOR, out=floored)
+        np.log(floored, out=out)
+        out *= floored
+    return -float(terms.sum())
+
+
+def _result(enc: Encoded, rank_of_task: np.ndarray, fit: _Fit) -> DawidSkeneResult:
+    posterior = fit.posterior[:, rank_of_task]
     winner = posterior.argmax(axis=0)  # first maximum: ties go to the smallest label
     labels, confidence = _per_task(enc, winner, posterior[winner, np.arange(enc.n_tasks)])
     classes = enc.labels.rename("label")
@@ -231,7 +252,7 @@ def _result(enc: Encoded, layout: _Layout, fit: _Fit) -> DawidSkeneResult:
     return DawidSkeneResult(
         labels=labels,
         confidence=confidence,
-        posteriors=pd.DataFrame(posterior.T, index=labels.index, columns=classes),
+        posteriors=pd.DataFrame(posterior.T, index=labels.index, columns=classes, copy=False),
         priors=pd.Series(fit.prior, index=classes, name="prior"),
         confusion=MappingProxyType(dict(zip(enc.annotators, per_annotator))),
         classes=classes,

@@ -18,7 +18,7 @@ from typing import Callable, Literal
 import numpy as np
 import pandas as pd
 
-from qa._frame import Encoded, encode, label_counts, numeric_labels, pairable_counts
+from qa._frame import Encoded, encode, label_counts, numeric_labels, pair_codes, pairable_counts
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 Weights = Literal["linear", "quadratic"] | None
@@ -58,7 +58,7 @@ def agreement_matrix(df: pd.DataFrame) -> pd.DataFrame:
     enc = encode(df)
     left, right = _pairs_within_tasks(enc.task)
     size = enc.n_annotators
-    key = enc.annotator[left] * size + enc.annotator[right]
+    key = pair_codes(enc.annotator[left], enc.annotator[right], size)
     agree = (enc.label[left] == enc.label[right]).astype(np.float64)
     shared = np.bincount(key, minlength=size * size)
     agreed = np.bincount(key, weights=agree, minlength=size * size)
