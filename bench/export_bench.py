@@ -4,10 +4,12 @@ Run from the repository root (PostgreSQL on 127.0.0.1:5432 where user postgres m
     .venv/bin/python bench/export_bench.py [--items 1000000] [--ls-tasks 50000] [--skip-ls] [--pg-url URL]
 
 Every case of ours runs in a fresh subprocess:
-  items:generator   the ExportItems alone (text classification: ~60-character Chinese letters, one
-                    of 5 labels, a confidence, 3 annotators): the writers' input, in their figures
-  writer:jsonl, writer:parquet  write_jsonl / write_parquet fed that generator, at --items/10 and
-                    --items, to show memory stays flat
+  items:generator   the items alone (text classification: ~60-character Chinese letters, one of 5
+                    labels, a confidence, 3 annotators) in ItemBatches of 10,000, columns as the
+                    build streams them from its query: the writers' input, in their figures
+  writer:jsonl, writer:parquet  the product's JSONL / Parquet writer (FORMATS[...].batches) fed that
+                    generator, at --items/10 and --items, to show memory stays flat; rows/s is
+                    items written / wall seconds, generator included (it is also shown without)
   build:postgresql  the product's build, VersionBuilder(...).write(...) with the default formats
                     (jsonl + parquet) and the card, streaming one job's agreed items from a fresh
                     PostgreSQL database seeded by COPY (not timed); rows = items x formats
@@ -40,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # why: run as a script, bench/ would be sys.path[0] instead
 LS_PORT, LS_NAME, DB_NAME = 8484, "bench-labelstudio-export", "qianling_bench_export"
 PARQUET_TARGET, MEMORY_LIMIT_MIB, LS_ANCHOR = 200_000, 500, "LS measured ~600-870"
+BATCH = 10_000  # items per ItemBatch, as the build's query chunks (exports.build.CHUNK)
 LABELS = ("城市管理", "生态环境", "交通运输", "住房建设", "市场监管")
 PLACES = ["小区门口", "地铁站旁", "学校附近", "菜市场", "老旧小区", "工业园区", "公园东门", "高速出口"]
 PROBLEMS = ["路灯坏了好几天", "夜间施工噪音扰民", "餐馆油烟直排", "井盖缺失存在安全隐患",
@@ -56,10 +59,12 @@ def _pool() -> list[str]:
             for _ in range(997)]
 
 
-def make_items(count: int) -> Iterator:
-    """`count` agreed text-classification items, 80/10/10 over the splits, the same every run;
-    per item only table look-ups, so the figures are the writers' more than this generator's."""
-    from exports.formats import ExportItem
+def make_batches(count: int) -> Iterator:
+    """`count` agreed text-classification items, 80/10/10 over the splits, the same every run, as
+    the build hands them to the writers: ItemBatches of BATCH items (one per chunk of query rows),
+    each distinct result one shared object (the build parses each distinct result text once).
+    Per item only table look-ups, so the figures are the writers' more than this generator's."""
+    from exports.formats import ItemBatch
 
     pool = _pool()
     results = {label: [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]
@@ -67,10 +72,20 @@ def make_items(count: int) -> Iterator:
     splits = ("train",) * 8 + ("validation", "test")
     labels = [LABELS[number * 7919 % 31 % 5] for number in range(31)]  # uneven shares, as real jobs have
     confidences = [round(0.6 + number * 37 % 401 / 1000, 6) for number in range(401)]
-    for number in range(1, count + 1):
-        label = labels[number % 31]
-        yield ExportItem(id=number, data={"text": f"{pool[number % 997]}（来信编号{number}）"}, split=splits[number % 10],
-                         label=label, result=results[label], confidence=confidences[number % 401], annotators=3)
+    for start in range(1, count + 1, BATCH):
+        numbers = range(start, min(start + BATCH, count + 1))
+        batch_labels = [labels[number % 31] for number in numbers]
+        yield ItemBatch(list(numbers), [{"text": f"{pool[number % 997]}（来信编号{number}）"} for number in numbers],
+                        [splits[number % 10] for number in numbers], batch_labels,
+                        [results[label] for label in batch_labels], [confidences[number % 401] for number in numbers],
+                        [3] * len(numbers))
+
+
+def make_items(count: int) -> Iterator:
+    """The items of make_batches one at a time (for seeding the database and Label Studio)."""
+    from exports.formats.items import each_item
+
+    return each_item(make_batches(count))
 
 
 def chunks(items: Iterator, size: int) -> Iterator[list]:
@@ -107,9 +122,9 @@ def _writer(case: str, count: int, out: Path) -> dict:
     write = writer_for(case.removeprefix("writer:"), spec.kind) if case != "items:generator" else None
     begun = _begin()
     if write is None:
-        sum(1 for _ in make_items(count))
+        sum(len(batch) for batch in make_batches(count))
     else:
-        write(make_items(count), out / case.removeprefix("writer:"), spec)
+        write.batches(make_batches(count), out / case.removeprefix("writer:"), spec)
     return _figures(count, begun)
 
 

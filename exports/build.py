@@ -14,6 +14,7 @@ import json
 import shutil
 from array import array
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from exports.card import CardStats, build_card, card_markdown, quality_figures
-from exports.formats import ExportItem, FormatSpec, LocalImage, writer_for
+from exports.formats import SPLITS, FormatSpec, ItemBatch, LocalImage, writer_for
 from exports.formats.outputs import json_encoder
 from exports.splits import StratifiedSplitter, shuffle_key
 from projects.label_config import LabelConfig, parse
@@ -31,7 +32,8 @@ from projects.models import Project
 from qa.models import Consensus, ConsensusStatus
 from tasks.models import Annotation, AnnotationStatus, Task
 
-CHUNK = 2000
+CHUNK = 10_000  # rows per query partition, and so per ItemBatch
+RESULT_CACHE = 4096  # distinct result texts remembered (parsed, digested) at a time
 _ANSWER_JSON = json_encoder(sort_keys=True, separators=(", ", ": "))  # json.dumps(..., sort_keys=True)
 KIND_OF_TASK = {"text_classification": "classification", "multi_label": "classification",
                 "image_classification": "classification", "ner": "spans", "bbox": "boxes",
@@ -68,6 +70,17 @@ def _resolver(media: MediaStore):
     return resolve
 
 
+def _parse_result(text: str | None) -> list[dict[str, Any]]:
+    """A consensus result from its JSON text ([] for none)."""
+    return (json.loads(text) if text is not None else None) or []
+
+
+def answer_digest(label: str | None, result_text: str | None) -> int:
+    """The manifest's digest of an item's final answer: [label, result] as json.dumps(..., sort_keys=True) writes it."""
+    answer = _ANSWER_JSON([label, _parse_result(result_text)]).encode()
+    return int.from_bytes(hashlib.blake2b(answer, digest_size=8).digest(), "big", signed=True)
+
+
 def pseudonym(secret: str, user_id: int) -> str:
     """A stable stand-in for an annotator in exports: buyers never see who labeled what."""
     return "a-" + hashlib.sha256(f"{secret}:annotator:{user_id}".encode()).hexdigest()[:10]
@@ -83,24 +96,27 @@ class VersionBuilder:
         self.spec = format_spec(self.config, media)
         self.stats = CardStats()
         self._ids, self._digests, self._splits = array("q"), array("q"), array("b")
+        self._answer_digest = lru_cache(maxsize=RESULT_CACHE)(answer_digest)
 
-    def items(self, record: bool = False) -> Iterator[ExportItem]:
-        """The version's items in shuffled order with their splits; `record` counts them for the
-        card and the manifest (done on the first pass only)."""
+    def batches(self, record: bool = False) -> Iterator[ItemBatch]:
+        """The version's items in shuffled order with their splits, a batch per chunk of rows;
+        `record` counts them for the card and the manifest (done on the first pass only)."""
         splitter = StratifiedSplitter(tuple(self.options["split"]), self.options["seed"])
         rows = self.session.execute(self._query().execution_options(yield_per=CHUNK))
         annotated = self.options["include_annotations"]
+        # Each distinct result text parsed once: the writers then encode each shared object once
+        # per batch (a classification job has about one result per label).
+        parse_result = lru_cache(maxsize=RESULT_CACHE)(_parse_result)
         for chunk in rows.partitions(CHUNK):
-            people = self._annotations([row[0] for row in chunk]) if annotated else {}
-            # Unpacked, not read by name: a Row's attribute look-up costs more than the tuple's.
-            for task_id, data, label, result, confidence, votes, method in chunk:
-                item = ExportItem(id=task_id, data=json.loads(data), split=splitter.assign(label), label=label,
-                                  result=(json.loads(result) if result is not None else None) or [],
-                                  confidence=round(confidence, 6), annotators=votes,
-                                  annotations=people.get(task_id, []) if annotated else None)
-                if record:
-                    self._record(item, method)
-                yield item
+            task_ids, data, labels, results, confidences, votes, methods = (list(column) for column in zip(*chunk))
+            people = self._annotations(task_ids) if annotated else {}
+            batch = ItemBatch(task_ids, [json.loads(text) for text in data], [splitter.assign(label) for label in labels],
+                              labels, [parse_result(text) for text in results],
+                              [round(confidence, 6) for confidence in confidences], votes,
+                              [people.get(task_id, []) for task_id in task_ids] if annotated else None)
+            if record:
+                self._record(batch, methods, results)
+            yield batch
 
     def _query(self):
         options = self.options
@@ -129,17 +145,16 @@ class VersionBuilder:
                 {"annotator": pseudonym(self.secret, row.annotator_id), "label": row.label, "result": row.result})
         return found
 
-    def _record(self, item: ExportItem, method: str) -> None:
-        self.stats.add(item, method)
-        answer = _ANSWER_JSON([item.label, item.result]).encode()
-        self._ids.append(item.id)
-        self._digests.append(int.from_bytes(hashlib.blake2b(answer, digest_size=8).digest(), "big", signed=True))
-        self._splits.append(("train", "validation", "test").index(item.split))
+    def _record(self, batch: ItemBatch, methods: list[str], result_texts: list[str | None]) -> None:
+        self.stats.add(batch, methods)
+        self._ids.extend(batch.ids)
+        self._digests.extend(map(self._answer_digest, batch.labels, result_texts))
+        self._splits.extend(SPLITS.index(split) for split in batch.splits)
 
     def write(self, scratch: Path, name: str, license: str, description: str) -> None:
         """Every format, then the manifest and the card, into `scratch`."""
         for index, fmt in enumerate(self.options["formats"]):
-            writer_for(fmt, self.spec.kind)(self.items(record=index == 0), scratch / fmt, self.spec)
+            writer_for(fmt, self.spec.kind).batches(self.batches(record=index == 0), scratch / fmt, self.spec)
         self._write_manifest(scratch / "manifest.tsv")
         card = build_card(name, self.projects, self.config.task_type, list(self.spec.labels), self.stats,
                           quality_figures(self.session, self.projects), self.options, license, description)
@@ -152,11 +167,10 @@ class VersionBuilder:
         ids = np.frombuffer(self._ids, dtype=np.int64)
         order = np.argsort(ids, kind="stable")
         digests, splits = np.frombuffer(self._digests, dtype=np.int64), np.frombuffer(self._splits, dtype=np.int8)
-        names = ("train", "validation", "test")
         with path.open("w", encoding="utf-8", newline="\n") as out:
             for start in range(0, len(order), 100_000):
                 part = order[start:start + 100_000]
-                out.write("".join(f"{i}\t{names[s]}\t{d & 0xFFFFFFFFFFFFFFFF:016x}\n"
+                out.write("".join(f"{i}\t{SPLITS[s]}\t{d & 0xFFFFFFFFFFFFFFFF:016x}\n"
                                   for i, s, d in zip(ids[part].tolist(), splits[part].tolist(), digests[part].tolist())))
 
 

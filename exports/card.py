@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
-from exports.formats import ExportItem
+from exports.formats import ItemBatch
 from projects.models import Batch, Project
 from qa.models import QARun
 from tasks.models import Annotation, AnnotationStatus, Task
@@ -24,7 +24,7 @@ BINS = 10
 
 @dataclass
 class CardStats:
-    """Counts over the exported items, one `add` per item."""
+    """Counts over the exported items, one `add` per batch of them."""
 
     items: int = 0
     labels: Counter = field(default_factory=Counter)
@@ -33,14 +33,15 @@ class CardStats:
     histogram: list[int] = field(default_factory=lambda: [0] * BINS)
     reviewed: int = 0
 
-    def add(self, item: ExportItem, method: str) -> None:
-        self.items += 1
-        if item.label is not None:
-            self.labels[item.label] += 1
-        self.splits[item.split] += 1
-        self.votes[item.annotators] += 1
-        self.histogram[min(int(item.confidence * BINS), BINS - 1)] += 1
-        self.reviewed += method == "review"
+    def add(self, batch: ItemBatch, methods: list[str]) -> None:
+        """Count a batch of items; `methods[i]` is how item i's consensus was reached."""
+        self.items += len(batch)
+        self.labels.update(label for label in batch.labels if label is not None)
+        self.splits.update(batch.splits)
+        self.votes.update(batch.annotators)
+        for confidence in batch.confidences:
+            self.histogram[min(int(confidence * BINS), BINS - 1)] += 1
+        self.reviewed += methods.count("review")
 
 
 def quality_figures(session: Session, projects: list[Project]) -> dict[str, Any]:

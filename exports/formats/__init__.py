@@ -2,9 +2,11 @@
 
 `FORMATS[name](items, folder, spec)` writes one format into `folder` and returns what it wrote:
 the files, and for formats with a file per picture (coco, voc, yolo) the folders holding those,
-so the answer stays small. Writers are pure: no Flask, database or network; they read items
-once, in order, and hold at most a bounded batch of them. Building into a scratch folder and
-moving it into place is the caller's business.
+so the answer stays small; `FORMATS[name].batches(batches, ...)` does the same from `ItemBatch`es,
+as the build streams them. Columnar writers (Parquet, JSONL) take batches, the others one item
+at a time; each entry point converts for the other. Writers are pure: no Flask, database or
+network; they read items once, in order, and hold at most a bounded batch of them. Building into
+a scratch folder and moving it into place is the caller's business.
 """
 from __future__ import annotations
 
@@ -15,13 +17,14 @@ from pathlib import Path
 from exports.formats.chat import write_chat
 from exports.formats.coco import write_coco
 from exports.formats.conll import write_conll
-from exports.formats.items import KINDS, SPLITS, ExportItem, FormatSpec, LocalImage
+from exports.formats.items import KINDS, SPLITS, ExportItem, FormatSpec, ItemBatch, LocalImage, each_item, item_batches
 from exports.formats.parquet import write_parquet
 from exports.formats.tabular import write_csv, write_jsonl
 from exports.formats.voc import write_voc
 from exports.formats.yolo import write_yolo
 
 WriteFunction = Callable[[Iterable[ExportItem], Path, FormatSpec], list[Path]]
+BatchWriteFunction = Callable[[Iterable[ItemBatch], Path, FormatSpec], list[Path]]
 
 
 def write_hf(items: Iterable[ExportItem], folder: Path, spec: FormatSpec) -> list[Path]:
@@ -32,24 +35,33 @@ def write_hf(items: Iterable[ExportItem], folder: Path, spec: FormatSpec) -> lis
 
 @dataclass(frozen=True)
 class Writer:
-    """A format, the kinds of job it fits, and its writer; calling it checks the fit first."""
+    """A format, the kinds of job it fits, and its writer (of items, or of batches when `columnar`);
+    calling it checks the fit first."""
     name: str
     kinds: frozenset[str]
-    write: WriteFunction
+    write: WriteFunction | BatchWriteFunction
+    columnar: bool = False
 
     def __call__(self, items: Iterable[ExportItem], folder: Path, spec: FormatSpec) -> list[Path]:
+        self._prepare(folder, spec)
+        return self.write(item_batches(items) if self.columnar else items, folder, spec)
+
+    def batches(self, batches: Iterable[ItemBatch], folder: Path, spec: FormatSpec) -> list[Path]:
+        self._prepare(folder, spec)
+        return self.write(batches if self.columnar else each_item(batches), folder, spec)
+
+    def _prepare(self, folder: Path, spec: FormatSpec) -> None:
         if spec.kind not in self.kinds:
             raise ValueError(f"format {self.name!r} does not fit a {spec.kind} job "
                              f"(it takes {', '.join(sorted(self.kinds))})")
         folder.mkdir(parents=True, exist_ok=True)
-        return self.write(items, folder, spec)
 
 
 _ALL = frozenset(KINDS)
 FORMATS: dict[str, Writer] = {writer.name: writer for writer in (
-    Writer("jsonl", _ALL, write_jsonl),
+    Writer("jsonl", _ALL, write_jsonl, columnar=True),
     Writer("csv", _ALL, write_csv),
-    Writer("parquet", _ALL, write_parquet),
+    Writer("parquet", _ALL, write_parquet, columnar=True),
     Writer("hf", _ALL, write_hf),
     Writer("coco", frozenset({"boxes"}), write_coco),
     Writer("voc", frozenset({"boxes"}), write_voc),
@@ -74,5 +86,5 @@ def formats_for(kind: str) -> list[str]:
     return [name for name, writer in FORMATS.items() if kind in writer.kinds]
 
 
-__all__ = ["FORMATS", "KINDS", "SPLITS", "ExportItem", "FormatSpec", "LocalImage", "Writer",
+__all__ = ["FORMATS", "KINDS", "SPLITS", "ExportItem", "FormatSpec", "ItemBatch", "LocalImage", "Writer",
            "formats_for", "writer_for"]

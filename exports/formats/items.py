@@ -1,12 +1,16 @@
-"""What the dataset writers take: agreed items (`ExportItem`) and a description of the job (`FormatSpec`).
+"""What the dataset writers take: agreed items (`ExportItem`, or `ItemBatch` columns of them) and a
+description of the job (`FormatSpec`).
 
-Both are plain values: the job that builds a dataset reads them from the database, the writers
-only turn them into files, so they run the same in a worker, a test or a benchmark.
+All are plain values: the job that builds a dataset reads them from the database, the writers
+only turn them into files, so they run the same in a worker, a test or a benchmark. The build
+streams `ItemBatch`es, one per chunk of query rows: the columnar writers (Parquet, JSONL) read
+the columns as they are, and no Python object is made per row for them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +29,52 @@ class ExportItem:
     confidence: float
     annotators: int  # number of annotators behind the consensus
     annotations: list[dict] | None = None  # individual ones: {"annotator", "result", "label"}
+
+
+@dataclass(frozen=True)
+class ItemBatch:
+    """Items as parallel columns: row `i` of every list is one item (the fields of ExportItem)."""
+    ids: list[int]
+    data: list[dict[str, Any]]
+    splits: list[str]
+    labels: list[str | None]
+    results: list[list[dict]]
+    confidences: list[float]
+    annotators: list[int]
+    annotations: list[list[dict] | None] | None = None  # None: no item has them (the version leaves them out)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def item(self, row: int) -> ExportItem:
+        return ExportItem(self.ids[row], self.data[row], self.splits[row], self.labels[row], self.results[row],
+                          self.confidences[row], self.annotators[row],
+                          None if self.annotations is None else self.annotations[row])
+
+    def items(self) -> Iterator[ExportItem]:
+        return map(self.item, range(len(self.ids)))
+
+    @classmethod
+    def of(cls, items: list[ExportItem]) -> ItemBatch:
+        """Items as one batch."""
+        annotations = [item.annotations for item in items]
+        return cls([item.id for item in items], [item.data for item in items], [item.split for item in items],
+                   [item.label for item in items], [item.result for item in items],
+                   [item.confidence for item in items], [item.annotators for item in items],
+                   None if all(entry is None for entry in annotations) else annotations)
+
+
+def item_batches(items: Iterable[ExportItem], size: int = 10_000) -> Iterator[ItemBatch]:
+    """Items in batches of at most `size`, in order."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield ItemBatch.of(chunk)
+
+
+def each_item(batches: Iterable[ItemBatch]) -> Iterator[ExportItem]:
+    """The items of the batches, in order."""
+    for batch in batches:
+        yield from batch.items()
 
 
 @dataclass(frozen=True)

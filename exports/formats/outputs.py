@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -48,9 +49,35 @@ def json_line(record: Any) -> str:
     return _line(record) + "\n"
 
 
+def json_value(value: Any) -> str:
+    """A value as json_line writes it inside a line (keys in their order, no spaces)."""
+    kind = type(value)
+    # The encoder writes a finite int or float as its repr; skipping its call costs less per item.
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)
+    return _line(value)
+
+
 def compact_json(value: Any) -> str:
     """A stable JSON text of a nested value (keys sorted: databases may reorder them)."""
     return _compact(value)
+
+
+def shared_json(values: list[Any], encode: Callable[[Any], str] = _compact) -> list[str]:
+    """`encode` (compact_json by default) of each value, each distinct object encoded once.
+
+    The build parses each distinct consensus result once and hands it to every item that has it
+    (a classification job has about one per label), so most values here are the same few objects.
+    Keyed by identity, which is sound while `values` holds every object alive.
+    """
+    texts: dict[int, str] = {}
+    found = []
+    for value in values:
+        text = texts.get(id(value))
+        if text is None:
+            text = texts[id(value)] = encode(value)
+        found.append(text)
+    return found
 
 
 @contextmanager

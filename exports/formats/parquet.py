@@ -3,9 +3,11 @@
 Columns: `id`, the job's data fields (text), what the kind of job answers (`label`; `answer`;
 `entities`, `tokens`, `ner_tags`; `image_width`, `image_height`, `objects` with `bbox` as
 [x, y, width, height] in pixels), `confidence`, `annotators`, the consensus `result` as Label
-Studio JSON, and the individual `annotations` when given. Rows become Arrow BATCH at a time and
-are written in row groups of at most ROW_GROUP rows (or ROW_GROUP_BYTES), so memory stays bounded
-whatever the number of items.
+Studio JSON, and the individual `annotations` when given. Each `ItemBatch` becomes one Arrow
+record batch, column by column, then is cut by split; each split's rows are written in row groups
+of ROW_GROUP rows (fewer only at the end, or when ROW_GROUP_BYTES of Arrow data come first), so
+memory stays bounded whatever the number of items, and the files do not depend on how the items
+were batched.
 """
 from __future__ import annotations
 
@@ -15,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from exports.formats.conll import tagged_tokens
-from exports.formats.items import SPLITS, ExportItem, FormatSpec
-from exports.formats.outputs import batches_by_split, compact_json
+from exports.formats.items import SPLITS, ExportItem, FormatSpec, ItemBatch, check_split
+from exports.formats.outputs import compact_json, shared_json
 from exports.formats.pictures import known_size
-from exports.formats.regions import answer_text, boxes, item_label
+from exports.formats.regions import answer_text, batch_labels, boxes, item_label
 from exports.formats.tabular import flat_fields
 
 ROW_GROUP = 50_000  # rows per row group at most
 ROW_GROUP_BYTES = 128 * 2**20  # and at most this much Arrow data, so memory stays bounded with long texts
-BATCH = 1000  # rows turned into Arrow at a time
 _ENTITY = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("label", pa.string()), ("text", pa.string())])
 _OBJECT = pa.struct([("label", pa.string()), ("bbox", pa.list_(pa.float64()))])
 _ANNOTATION = pa.struct([("annotator", pa.string()), ("label", pa.string()), ("result", pa.string())])
@@ -92,23 +94,34 @@ def row(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
             "result": compact_json(item.result), "annotations": _annotations(item)}
 
 
-def _answer_columns(items: list[ExportItem], spec: FormatSpec) -> dict[str, list[Any]]:
+def _answer_columns(batch: ItemBatch, spec: FormatSpec) -> dict[str, list[Any]]:
     if (spec.kind == "classification" and not spec.multi_label) or spec.kind == "pairwise":
-        return {"label": [item_label(item, spec) for item in items]}
-    answers = [_answer(item, spec) for item in items]
+        return {"label": batch_labels(batch, spec)}
+    answers = [_answer(item, spec) for item in batch.items()]
     return {name: [answer[name] for answer in answers] for name, _ in _answer_types(spec)}
 
 
-def columns(items: list[ExportItem], spec: FormatSpec) -> dict[str, list[Any]]:
-    """A batch of items as the columns of `arrow_schema(spec)`: the values of `row`, column by
-    column (a dict per row, then a list per column, would cost more than writing the file)."""
-    data = [item.data for item in items]
-    return {"id": [item.id for item in items],
-            **{name: [_text(values.get(name)) for values in data] for name in spec.fields},
-            **_answer_columns(items, spec), "confidence": [float(item.confidence) for item in items],
-            "annotators": [item.annotators for item in items],
-            "result": [compact_json(item.result) for item in items],
-            "annotations": [_annotations(item) for item in items]}
+def columns(batch: ItemBatch, spec: FormatSpec) -> dict[str, list[Any]]:
+    """A batch of items as the columns of `arrow_schema(spec)`: the values of `row`, column by column."""
+    annotations = (None if batch.annotations is None else
+                   [_annotations(item) for item in batch.items()])
+    return {"id": batch.ids, **{name: [_text(values.get(name)) for values in batch.data] for name in spec.fields},
+            **_answer_columns(batch, spec), "confidence": [float(value) for value in batch.confidences],
+            "annotators": batch.annotators, "result": shared_json(batch.results),
+            "annotations": annotations if annotations is not None else [None] * len(batch)}
+
+
+def record_batch(batch: ItemBatch, spec: FormatSpec, schema: pa.Schema) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict(columns(batch, spec), schema=schema)
+
+
+def split_masks(batch: ItemBatch) -> dict[str, pa.BooleanArray]:
+    """Which rows of the batch go to each split; ValueError naming the first item of no split."""
+    splits = pa.array(batch.splits, pa.string())
+    known = pc.is_in(splits, value_set=pa.array(SPLITS))
+    if not pc.all(known).as_py():
+        check_split(batch.item(pc.index(known, False).as_py()))
+    return {split: pc.equal(splits, split) for split in SPLITS}
 
 
 class _RowGroups:
@@ -124,11 +137,17 @@ class _RowGroups:
     def add(self, batch: pa.RecordBatch) -> None:
         self.pending.append(batch)
         self.rows, self.size = self.rows + batch.num_rows, self.size + batch.nbytes
-        if self.rows >= ROW_GROUP or self.size >= ROW_GROUP_BYTES:
+        if self.size >= ROW_GROUP_BYTES:
             self.flush()
+        while self.rows >= ROW_GROUP:
+            table = pa.Table.from_batches(self.pending)
+            self.writer.write_table(table.slice(0, ROW_GROUP), row_group_size=ROW_GROUP)
+            self.pending = table.slice(ROW_GROUP).combine_chunks().to_batches()
+            self.rows = self.rows - ROW_GROUP
+            self.size = sum(part.nbytes for part in self.pending)
 
     def flush(self) -> None:
-        if self.pending:
+        if self.rows:
             self.writer.write_table(pa.Table.from_batches(self.pending), row_group_size=self.rows)
         self.pending, self.rows, self.size = [], 0, 0
 
@@ -137,18 +156,18 @@ class _RowGroups:
         self.writer.close()
 
 
-def _same(item: ExportItem) -> ExportItem:
-    return item
-
-
-def write_parquet(items: Iterable[ExportItem], folder: Path, spec: FormatSpec) -> list[Path]:
+def write_parquet(batches: Iterable[ItemBatch], folder: Path, spec: FormatSpec) -> list[Path]:
     """`{split}.parquet` for each split (empty splits too), Snappy-compressed, in bounded row groups."""
     schema = arrow_schema(spec)
     paths = {split: folder / f"{split}.parquet" for split in SPLITS}
     groups = {split: _RowGroups(path, schema) for split, path in paths.items()}
     try:
-        for split, batch in batches_by_split(items, _same, BATCH):
-            groups[split].add(pa.RecordBatch.from_pydict(columns(batch, spec), schema=schema))
+        for batch in batches:
+            masks = split_masks(batch)
+            rows = record_batch(batch, spec, schema)
+            for split, mask in masks.items():
+                if (part := rows.filter(mask)).num_rows:
+                    groups[split].add(part)
     finally:
         for group in groups.values():
             group.close()

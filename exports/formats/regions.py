@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from exports.formats.items import ExportItem, FormatSpec
+from exports.formats.items import ExportItem, FormatSpec, ItemBatch
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,11 @@ def item_label(item: ExportItem, spec: FormatSpec) -> str | None:
     if spec.kind == "pairwise":
         return pairwise_choice(item)
     return item.label
+
+
+def batch_labels(batch: ItemBatch, spec: FormatSpec) -> list[str | None]:
+    """`item_label` of each item of the batch; only the unlabeled items have their result read."""
+    return [label if label is not None else item_label(batch.item(row), spec) for row, label in enumerate(batch.labels)]
 
 
 def answer_text(item: ExportItem) -> str | None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from exports.formats.items import ExportItem, FormatSpec, check_split
-from exports.formats.outputs import compact_json, json_line, split_files, split_paths
-from exports.formats.regions import answer_text, item_label
+from exports.formats.items import ExportItem, FormatSpec, ItemBatch, check_split
+from exports.formats.outputs import compact_json, json_value, shared_json, split_files, split_paths
+from exports.formats.regions import answer_text, batch_labels, item_label
 
 
 def flat_fields(spec: FormatSpec, columns: Iterable[str]) -> tuple[str, ...]:
@@ -25,17 +25,41 @@ def flat_fields(spec: FormatSpec, columns: Iterable[str]) -> tuple[str, ...]:
     return spec.fields
 
 
-def write_jsonl(items: Iterable[ExportItem], folder: Path, spec: FormatSpec) -> list[Path]:
+def write_jsonl(batches: Iterable[ItemBatch], folder: Path, spec: FormatSpec) -> list[Path]:
     """`{split}.jsonl`: {"id", "data", "label", "result", "confidence", "annotators"[, "annotations"]} per line."""
     with split_files(folder, "{split}.jsonl") as files:
-        for item in items:
-            record: dict[str, Any] = {"id": item.id, "data": item.data, "label": item_label(item, spec),
-                                      "result": item.result, "confidence": round(item.confidence, 6),
-                                      "annotators": item.annotators}
-            if item.annotations is not None:
-                record["annotations"] = item.annotations
-            files[check_split(item)].write(json_line(record))
+        for batch in batches:
+            for row, (split, line) in enumerate(zip(batch.splits, jsonl_lines(batch, spec), strict=True)):
+                handle = files.get(split)
+                if handle is None:
+                    check_split(batch.item(row))  # raises, naming the task
+                handle.write(line)
     return split_paths(folder, "{split}.jsonl")
+
+
+def jsonl_lines(batch: ItemBatch, spec: FormatSpec) -> list[str]:
+    """The batch's JSONL lines: json_line of each item's record, joined from its values' JSON (the
+    text json_line gives, as the encoder writes a dict: keys in order, "," and ":" between them)
+    so that each distinct label, result, confidence and count is encoded once per batch."""
+    annotations = batch.annotations or [None] * len(batch)
+    # round() and a float's repr each cost about a microsecond, and confidences repeat (vote shares)
+    confidences = _distinct_json(batch.confidences, lambda value: json_value(round(value, 6)))
+    return [f'{{"id":{json_value(task_id)},"data":{json_value(data)},"label":{label},"result":{result},'
+            f'"confidence":{confidence},"annotators":{annotators}'
+            + ("}\n" if people is None else f',"annotations":{json_value(people)}}}\n')
+            for task_id, data, label, result, confidence, annotators, people in zip(
+                batch.ids, batch.data, _distinct_json(batch_labels(batch, spec)),
+                shared_json(batch.results, json_value), confidences, _distinct_json(batch.annotators),
+                annotations, strict=True)]
+
+
+def _distinct_json(values: list[Any], encode: Callable[[Any], str] = json_value) -> list[str]:
+    """`encode` of each value, each distinct value encoded once (each one when numbers of several
+    types mix: 1, 1.0 and True are one key but not one text)."""
+    if len(set(map(type, values)) - {str, type(None)}) > 1:
+        return [encode(value) for value in values]
+    texts = {value: encode(value) for value in set(values)}
+    return [texts[value] for value in values]
 
 
 def csv_columns(spec: FormatSpec) -> list[str]:

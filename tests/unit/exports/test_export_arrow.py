@@ -36,7 +36,6 @@ def test_parquet_metadata_holds_no_time(items_of, specs, tmp_path):
 
 def test_parquet_row_groups_are_bounded(builders, specs, tmp_path, monkeypatch):
     monkeypatch.setattr("exports.formats.parquet.ROW_GROUP", 2)
-    monkeypatch.setattr("exports.formats.parquet.BATCH", 1)
     item, choice = builders["item"], builders["choice"]
     items = [item(i, {"text": f"第{i}封来信"}, label="交通出行", result=[choice("交通出行")]) for i in range(1, 6)]
     FORMATS["parquet"]((entry for entry in items), tmp_path, specs["classification"])

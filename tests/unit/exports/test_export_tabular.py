@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
 from exports.formats import FORMATS, FormatSpec
+from exports.formats.items import item_batches
 
 
 def _lines(path):
@@ -33,6 +35,34 @@ def test_jsonl_keeps_span_results_as_label_studio_wrote_them(items_of, specs, wr
     items = items_of["spans"]()
     folder, _ = write_twice("jsonl", items, specs["spans"])
     assert _lines(folder / "validation.jsonl")[0]["result"] == items[1].result
+
+
+def test_jsonl_lines_are_the_records_as_json_dumps_writes_them(builders, specs, tmp_path):
+    item, choice = builders["item"], builders["choice"]
+    items = [item(1, {"text": "第一封", "来源": "热线"}, label="交通出行", result=[choice("交通出行")]),
+             item(2, {"text": "第二封"}, result=[choice("城乡建设")],
+                  annotations=[{"annotator": "a-1", "label": "城乡建设", "result": [choice("城乡建设")]}]),
+             item(3, {"text": "第三封"}, "train", label="社会保障")]
+    # 1 == 1.0 == True as keys: each must keep its own text
+    items = [replace(items[0], confidence=1), replace(items[1], confidence=1.0), replace(items[2], confidence=2 / 3)]
+    FORMATS["jsonl"](items, tmp_path, specs["classification"])
+    expected = []
+    for entry in items:
+        record = {"id": entry.id, "data": entry.data, "label": entry.label or "城乡建设", "result": entry.result,
+                  "confidence": round(entry.confidence, 6), "annotators": entry.annotators}
+        if entry.annotations is not None:
+            record["annotations"] = entry.annotations
+        expected.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+    assert (tmp_path / "train.jsonl").read_text(encoding="utf-8") == "".join(expected)
+
+
+@pytest.mark.parametrize("name", ["jsonl", "parquet"])
+def test_columnar_files_do_not_depend_on_how_items_are_batched(name, items_of, specs, builders, tmp_path):
+    items = items_of["classification"]()
+    for size in (1, 2, 10_000):
+        FORMATS[name].batches(item_batches(items, size), tmp_path / str(size), specs["classification"])
+    assert builders["digests"](tmp_path / "1") == builders["digests"](tmp_path / "2") == builders["digests"](
+        tmp_path / "10000")
 
 
 def test_csv_has_a_header_data_columns_and_no_bom(items_of, specs, write_twice):
