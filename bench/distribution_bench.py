@@ -8,7 +8,8 @@ databases, as on the development machines):
 
 It starts its own Redis, Label Studio and our web app (gunicorn, 3 workers x 4 threads), imports
 and publishes one text-classification job of --tasks items (overlap 3), then for each concurrency
-level runs that many simulated annotators for --seconds: each loops "next task" then "submit".
+level runs that many simulated annotators for --seconds (after 5 s of warm-up, not counted): each
+loops "next task" then "submit".
 Against Label Studio the same loop uses its `next` endpoint and annotation POST (one token for
 all simulated annotators: Label Studio's open-source edition gives no way to get other users'
 tokens). The load generator is asyncio + httpx in this process and shares the 2 cores with the
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import logging
 import random
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -32,6 +34,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 WEB_PORT, LS_PORT, REDIS_PORT = 5090, 8483, 6483
+WARMUP_SECONDS = 5.0
 CHOICE = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["甲"]}}]
 
 
@@ -66,34 +69,46 @@ async def _label_studio(http: httpx.AsyncClient, project_id: int, lat: list[floa
 
 
 async def run_level(cycle, base_url: str, tokens: list[str], project_id: int, seconds: float,
-                    think: float = 0.0) -> dict:
+                    think: float = 0.0, warmup: float = WARMUP_SECONDS) -> dict:
     """Each simulated annotator loops next + submit for `seconds`; with `think` > 0 it first pauses
     a random time (exponential, mean `think` s) as a person reading the task would (an open
-    load of about annotators / think cycles/s), else it asks again at once (a closed loop)."""
+    load of about annotators / think cycles/s), else it asks again at once (a closed loop).
+
+    Every annotator has its own client and connection, all made before the clock starts and
+    sharing one TLS context: httpx makes one per client otherwise, ~15 ms of CPU each, which
+    stalls the event loop for seconds while the crowd starts and would be counted as latency.
+    Cycles started in the first `warmup` seconds are not counted (the web workers may still be
+    importing the app when its port opens)."""
     latencies: list[float] = []
     cycles = errors = 0
-    deadline = time.monotonic() + seconds
     rng = random.Random(7)
+    context = ssl.create_default_context()
+    clients = [httpx.AsyncClient(base_url=base_url, headers={"Authorization": token}, timeout=60, verify=context)
+               for token in tokens]
+    counted_from = time.monotonic() + warmup
+    deadline = counted_from + seconds
 
-    async def annotator(token: str) -> None:
+    async def annotator(http: httpx.AsyncClient) -> None:
         nonlocal cycles, errors
-        headers = {"Authorization": token}
-        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
+        async with http:
             while time.monotonic() < deadline:
                 if think:
                     await asyncio.sleep(rng.expovariate(1 / think))
+                counted = time.monotonic() >= counted_from
+                timings: list[float] = []
                 try:
-                    ok = await cycle(http, project_id, latencies)
+                    ok = await cycle(http, project_id, timings)
                 except httpx.HTTPError:
                     ok = False
-                cycles += ok
-                errors += not ok
+                if counted:
+                    latencies.extend(timings)
+                    cycles += ok
+                    errors += not ok
                 if not ok:
                     await asyncio.sleep(0.05)
 
-    started = time.monotonic()
-    await asyncio.gather(*(annotator(t) for t in tokens))
-    elapsed = time.monotonic() - started
+    await asyncio.gather(*(annotator(http) for http in clients))
+    elapsed = time.monotonic() - counted_from
     return {"cycles_per_s": cycles / elapsed, "p50_ms": 1000 * percentile(latencies, 0.50),
             "p99_ms": 1000 * percentile(latencies, 0.99), "requests": len(latencies), "errors": errors}
 

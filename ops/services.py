@@ -122,6 +122,10 @@ def start_web(name: str, port: int, env: dict[str, str], workers: int = 2) -> st
     pid = procs.start(name, [str(VENV_PY), "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
                              "--bind", f"127.0.0.1:{port}", "--keep-alive", "30",  # idle clients reuse connections
                              "--graceful-timeout", "10",  # within procs.stop's 15 s before SIGKILL
+                             # The app is imported once, before the port opens and the workers fork:
+                             # else the first worker up takes every early keep-alive connection
+                             # while the others still import (extensions reopens DB pools per pid).
+                             "--preload",
                              "--access-logfile", "-", "--logger-class", "logs.GunicornLogger",
                              "app:create_app()"], env)
     procs.wait_until(lambda: procs.port_open(port), "web app", 60, pid, name)
