@@ -2,6 +2,8 @@
 data field (e.g. region or source), so work can be distributed and tracked by batch."""
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -17,8 +19,8 @@ from workforce.teams import annotators_named, members_of
 class Batcher:
     """Assigns items to the job's open batches, opening new ones as they fill.
 
-    Works on plain values (id, size per group) rather than ORM objects: an import assigns
-    hundreds of thousands of items and must not pay per-object bookkeeping."""
+    Works on plain values (id, size per group) rather than ORM objects, and on runs of items
+    rather than one item at a time: an import places hundreds of thousands of items."""
 
     def __init__(self, session: Session, project: Project) -> None:
         self.session, self.project_id = session, project.id
@@ -37,20 +39,34 @@ class Batcher:
         value = data.get(self.field)
         return "" if value is None else str(value)[:200]
 
-    def assign(self, data: dict[str, Any]) -> int:
-        """The batch this item goes into: an id, or a negative placeholder for a batch that
-        `materialize` creates (one INSERT per chunk rather than one per batch)."""
-        group = self.group_of(data)
-        batch = self.open.get(group)
-        if batch is None or self.sizes[batch] >= self.size:
-            batch = -(len(self.pending) + 1)
-            self.pending.append((batch, group))
-            self.open[group], self.sizes[batch] = batch, 0
-        self.sizes[batch] += 1
-        self.changed.add(batch)
-        return batch
+    def place(self, groups: Iterable[str | None]) -> list[int]:
+        """The batch of each item, in order, given the items' groups (see `group_of`): each goes
+        into its group's last batch until that is full. Creates the batches this opens (one
+        INSERT) and writes the sizes of those that grew; the caller commits."""
+        runs: list[tuple[int, int]] = []  # (batch or placeholder, items placed in it)
+        for group, items in itertools.groupby(groups):
+            left = sum(1 for _ in items)
+            while left:
+                batch = self.open.get(group)
+                if batch is None or self.sizes[batch] >= self.size:
+                    batch = self._open_batch(group)
+                taken = min(left, self.size - self.sizes[batch])
+                self.sizes[batch] += taken
+                self.changed.add(batch)
+                runs.append((batch, taken))
+                left -= taken
+        real = self._materialize()
+        self._save()
+        return list(itertools.chain.from_iterable(itertools.repeat(real.get(b, b), n) for b, n in runs))
 
-    def materialize(self) -> dict[int, int]:
+    def _open_batch(self, group: str | None) -> int:
+        """A negative placeholder for a new batch of `group`, created by `_materialize`."""
+        placeholder = -(len(self.pending) + 1)
+        self.pending.append((placeholder, group))
+        self.open[group], self.sizes[placeholder] = placeholder, 0
+        return placeholder
+
+    def _materialize(self) -> dict[int, int]:
         """Create the batches opened since the last call; return placeholder -> real id."""
         if not self.pending:
             return {}
@@ -68,8 +84,8 @@ class Batcher:
         self.changed = {b for b in self.changed if b not in real}
         return real
 
-    def save(self) -> None:
-        """Write the sizes of the batches that grew (the caller commits, after `materialize`)."""
+    def _save(self) -> None:
+        """Write the sizes of the existing batches that grew."""
         if self.changed:
             self.session.execute(update(Batch), [{"id": b, "size": self.sizes[b]} for b in self.changed])
             self.changed.clear()

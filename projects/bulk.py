@@ -9,11 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from sqlalchemy import String, any_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-from tasks.models import Task
 
 COLUMNS = ("project_id", "batch_id", "upload_id", "data", "content_hash", "is_gold", "gold_answer",
            "source_line", "annotation_count", "slots_taken", "is_open", "created_at")
@@ -45,13 +42,21 @@ def insert_tasks(session: Session, values: Sequence[tuple[Any, ...]]) -> None:
 
 def known_hashes(session: Session, project_id: int, hashes: list[str]) -> set[str]:
     """Which of `hashes` the job already has, passed as ONE parameter: an array on PostgreSQL,
-    a JSON list on SQLite (a 10,000-item IN list costs more to build and plan than to answer)."""
+    a JSON list on SQLite (a 10,000-item IN list costs more to build and plan than to answer).
+
+    On PostgreSQL each hash is looked up in the unique (project_id, content_hash) index through a
+    LATERAL ... LIMIT 1, which the planner cannot turn into a scan of all the job's tasks: during
+    a large import the statistics lag behind the table, and `content_hash = ANY(...)` was planned
+    as exactly that scan, once per chunk (quadratic in the file's size)."""
     if not hashes:
         return set()
     if session.get_bind().dialect.name == "postgresql":
-        match = Task.content_hash == any_(bindparam("hashes", hashes, type_=ARRAY(String)))
-        return set(session.scalars(select(Task.content_hash).where(Task.project_id == project_id, match)))
-    rows = session.execute(text("SELECT content_hash FROM task WHERE project_id = :project AND content_hash IN "
-                                "(SELECT value FROM json_each(:hashes))"),
-                           {"project": project_id, "hashes": json.dumps(hashes)})
+        rows = session.execute(text(
+            "SELECT h.hash FROM unnest(CAST(:hashes AS text[])) AS h(hash) CROSS JOIN LATERAL "
+            "(SELECT 1 FROM task WHERE task.project_id = :project AND task.content_hash = h.hash LIMIT 1) AS hit"),
+            {"project": project_id, "hashes": hashes})
+    else:
+        rows = session.execute(text("SELECT content_hash FROM task WHERE project_id = :project AND content_hash IN "
+                                    "(SELECT value FROM json_each(:hashes))"),
+                               {"project": project_id, "hashes": json.dumps(hashes)})
     return {row[0] for row in rows}

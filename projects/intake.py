@@ -17,8 +17,8 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from json.encoder import encode_basestring
+from typing import Any, BinaryIO, NamedTuple
 
 from projects.intake_formats import (IntakeError, Opened, Record, RowError, read_csv, read_json,
                                      read_jsonl, read_tsv, read_urls, read_xlsx)
@@ -36,9 +36,8 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl",
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One good row, ready to become a task.
+class Item(NamedTuple):
+    """One good row, ready to become a task (a named tuple: an import makes millions of them).
 
     `line` is the row's first physical line (CSV/TSV/JSONL/urls), its sheet row (xlsx), or its
     index + 1 (JSON array).  `data` values are str for CSV/TSV/XLSX/urls and JSON types for
@@ -60,6 +59,14 @@ class Item:
 def canonical_json(data: dict[str, Any]) -> str:
     """`data` as canonical JSON: sorted keys, compact separators, non-ASCII kept."""
     return _CANONICAL.encode(data)
+
+
+def _table_json(columns: Iterable[str]) -> Callable[[dict[str, Any]], str]:
+    """`canonical_json` for rows holding exactly `columns`, every value a str: the same text
+    (the encoder's own string escaping), with the sorted keys encoded once per file."""
+    names = tuple(sorted(columns))
+    template = "{" + ",".join(encode_basestring(name).replace("%", "%%") + ":%s" for name in names) + "}"
+    return lambda data: template % tuple([encode_basestring(data[name]) for name in names])
 
 
 def _digest(text: str) -> str:
@@ -101,19 +108,19 @@ def _is_blank(value: Any) -> bool:
 
 
 def _items(records: Iterator[Record | RowError], file: str, required: tuple[str, ...],
-           gold_field: str | None) -> Iterator[Item | RowError]:
+           gold_field: str | None, encode: Callable[[dict[str, Any]], str]) -> Iterator[Item | RowError]:
     for record in records:
         if isinstance(record, RowError):
             yield record
             continue
         line, data = record
-        missing = [name for name in required if _is_blank(data.get(name))]
-        if missing:
+        if required and any(map(_is_blank, map(data.get, required))):
             # one error per field, so the report lists everything to fix in the row
-            yield from (RowError(file, line, name, f"missing required field '{name}'") for name in missing)
+            yield from (RowError(file, line, name, f"missing required field '{name}'")
+                        for name in required if _is_blank(data.get(name)))
             continue
         gold = data.pop(gold_field, None) if gold_field else None
-        text = canonical_json(data)
+        text = encode(data)
         yield Item(line, data, None if _is_blank(gold) else gold, _digest(text), text)
 
 
@@ -142,4 +149,7 @@ def read_items(stream: BinaryIO, filename: str, *, format: str | None = None,
     opened = _READERS[fmt](stream, filename, encoding)
     required = tuple(dict.fromkeys(required_fields))
     _check_columns(opened, required, filename)
-    return _items(opened.records, filename, required, gold_field)
+    # a header fixes every row's keys, and table cells are text: one template serves the file
+    encode = canonical_json if opened.columns is None else \
+        _table_json(name for name in opened.columns if name != gold_field)
+    return _items(opened.records, filename, required, gold_field, encode)

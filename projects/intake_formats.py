@@ -89,7 +89,9 @@ Record = tuple[int, dict[str, Any]]
 class Opened(NamedTuple):
     """A file whose whole-file checks passed; `records` yields its rows lazily."""
 
-    columns: tuple[str, ...] | None  # known before any row (a header), else None
+    # Known before any row (a header), else None. With a header, every row's data holds
+    # exactly these keys, each value a str (projects.intake relies on it to encode rows fast).
+    columns: tuple[str, ...] | None
     header_line: int | None
     records: Iterator[Record | RowError]
 

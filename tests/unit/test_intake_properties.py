@@ -280,6 +280,19 @@ def test_csv_and_tsv_round_trip_arbitrary_unicode(table: tuple[list[str], list[l
     assert [(item.line, item.data) for item in items] == expected_rows(header, rows)
 
 
+@ROUND_TRIP
+@given(table=tables(), gold=st.booleans())
+def test_table_rows_are_stored_as_canonical_json_with_the_gold_column_taken_out(
+        table: tuple[list[str], list[list[str]]], gold: bool) -> None:
+    header, rows = table
+    assume(not header[0].startswith("\ufeff"))
+    gold_field = header[-1] if gold else None
+    data = write_csv(header, rows).encode()
+    for item in items_of(read_all(data, "data.csv", "csv", gold_field=gold_field)):
+        assert gold_field not in item.data and item.canonical == canonical_json(item.data)
+        assert item.content_hash == hashlib.sha256(item.canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 GBK_CHAR = st.characters(codec="gbk", exclude_characters="\x00")
 GBK_TRICKY = st.sampled_from([piece for piece in TRICKY_PIECES if gbk_encodable(piece)])
 

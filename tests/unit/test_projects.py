@@ -1,6 +1,8 @@
 """Labeling jobs: definition, edits, lifecycle, guideline versions, batches, resumable imports."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
@@ -96,9 +98,50 @@ def test_gold_tasks_keep_their_answer_away_from_annotators(api_as, manager, fake
     assert info["gold_tasks"] == 1 and info["tasks"] == 1
 
 
-def test_import_resumes_after_a_crash_without_duplicates(app, manager, monkeypatch):
+def test_batches_fill_in_file_order_across_chunks(manager, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK", 3)  # groups and duplicates straddle the chunks
+    project = new_project(manager, batch_size=2, batch_group_field="region")
+    regions = ["南明区", "花溪区", "南明区", "南明区", "云岩区", "花溪区", "南明区", "花溪区"]
+    rows = [(f"问题{i}", region) for i, region in enumerate(regions)]
+    rows += rows[1:3]  # lines 10 and 11 repeat lines 3 and 4
+    report = upload(manager, project["id"], ("text,region\n" + "".join(f"{t},{r}\n" for t, r in rows)).encode())
+    assert (report["created"], report["duplicates"]) == (8, 2)
+    expected, open_batch = {}, {}  # line -> (region, index of its batch among the region's)
+    for line, (text, region) in enumerate(rows[:8], start=2):
+        index, size = open_batch.get(region, (0, 0))
+        index, size = (index + 1, 1) if size in (0, 2) else (index, size + 1)
+        open_batch[region], expected[line] = (index, size), (region, index)
+    tasks = db.session.execute(select(Task.source_line, Batch.group_value, Batch.number)
+                               .join(Batch, Task.batch_id == Batch.id).order_by(Task.id)).all()
+    assert [line for line, _, _ in tasks] == list(range(2, 10))  # task ids follow the file
+    numbers = {}
+    for line, region, number in tasks:
+        numbers.setdefault((region, expected[line][1]), number)
+        assert region == expected[line][0] and numbers[region, expected[line][1]] == number
+    assert len(set(numbers.values())) == len(numbers) == 5  # 南明区 2 + 2, 花溪区 2 + 1, 云岩区 1
+
+
+def test_read_ahead_hands_over_values_and_errors_in_order_and_stops_when_closed():
+    def source():
+        yield from (1, 2)
+        raise ValueError("broken file")
+
+    values = imports._read_ahead(source())
+    assert [next(values), next(values)] == [1, 2]
+    with pytest.raises(ValueError, match="broken file"):
+        next(values)
+    endless = imports._read_ahead(iter(range(10**9)))
+    assert next(endless) == 0
+    endless.close()
+    assert not [t for t in threading.enumerate() if t.name == "import-read-ahead"]
+
+
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["inline", "read-ahead"])
+def test_import_resumes_after_a_crash_without_duplicates(app, manager, monkeypatch, read_ahead):
     project = new_project(manager, batch_size=3)
     monkeypatch.setattr(imports, "CHUNK", 4)
+    # read-ahead is PostgreSQL's, but the unit tests run on SQLite
+    monkeypatch.setattr(imports, "READ_AHEAD_DIALECTS", frozenset({"sqlite"} if read_ahead else ()))
     calls = {"n": 0}
     real = imports._commit_chunk
 
@@ -113,6 +156,7 @@ def test_import_resumes_after_a_crash_without_duplicates(app, manager, monkeypat
     assert manager.get(f"/api/jobs/{first['job_id']}").json["status"] == "failed"
     record = db.session.scalar(select(Upload))
     assert record.phase.value == "importing" and record.rows_committed == 8 and record.created == 8
+    assert not [t for t in threading.enumerate() if t.name == "import-read-ahead"]
     report = imports.import_upload(record.id)  # what RQ does when the job is retried
     assert report["created"] == 14 and report["duplicates"] == 0 and report["phase"] == "done"
     assert db.session.scalar(select(func.count()).select_from(Task)) == 14
