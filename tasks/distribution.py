@@ -7,15 +7,19 @@ ever taken by a conditional UPDATE, so no task is handed to more than k people a
 gets more than k accepted annotations. On PostgreSQL concurrent callers pick candidates with
 `FOR UPDATE SKIP LOCKED`, so 200 annotators asking at once do not queue behind one row.
 Expired leases are swept (at most every few seconds, under a Redis lock) and their slots freed.
+
+The hot statements are built once, their values bound at execution (`USER`, `PROJECT`, ...):
+building one and computing its cache key costs SQLAlchemy more CPU than running it.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Select, exists, func, or_, select, true, update
+from sqlalchemy import DateTime, Integer, Select, Update, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -26,7 +30,7 @@ from extensions import redis_connection, utcnow
 from projects.models import Batch, BatchMember, Project, ProjectStatus
 from tasks.models import Assignment, AssignmentStatus, Task
 from workforce.models import Exam
-from workforce.records import capacity_left_of
+from workforce.records import capacity_left_of, workday_start
 from workforce.service import any_job_requires_skills, eligibility_filter, pause_reason_of
 
 logger = logging.getLogger(__name__)
@@ -34,15 +38,28 @@ SWEEP_EVERY_SECONDS = 5
 ATTEMPTS = 8  # candidates tried before answering "nothing for you now" (SQLite races)
 
 
-def take_slot(session: Session, task_id: int, overlap: int, *, accepted: bool = False) -> bool:
-    """Reserve one of the task's slots if one is free (and count an accepted annotation).
-    `overlap` is the job's k; QA may have raised this task's own by `extra_overlap`."""
-    needed = overlap + Task.extra_overlap
+USER = bindparam("user_id", type_=Integer)
+PROJECT = bindparam("project_id", type_=Integer)
+TASK = bindparam("task_id", type_=Integer)
+OVERLAP = bindparam("overlap", type_=Integer)
+NOW = bindparam("now", type_=DateTime)
+DAY_START = bindparam("day_start", type_=DateTime)
+
+
+@functools.cache
+def _take_slot_statement(accepted: bool) -> Update:
+    needed = OVERLAP + Task.extra_overlap
     values = {"slots_taken": Task.slots_taken + 1, "is_open": Task.slots_taken + 1 < needed}
     if accepted:
         values["annotation_count"] = Task.annotation_count + 1
-    taken = session.execute(update(Task).where(Task.id == task_id, Task.slots_taken < needed)
-                            .values(**values).execution_options(synchronize_session=False))
+    return (update(Task).where(Task.id == TASK, Task.slots_taken < needed).values(**values)
+            .execution_options(synchronize_session=False))
+
+
+def take_slot(session: Session, task_id: int, overlap: int, *, accepted: bool = False) -> bool:
+    """Reserve one of the task's slots if one is free (and count an accepted annotation).
+    `overlap` is the job's k; QA may have raised this task's own by `extra_overlap`."""
+    taken = session.execute(_take_slot_statement(accepted), {"task_id": task_id, "overlap": overlap})
     return taken.rowcount == 1
 
 
@@ -51,15 +68,6 @@ def free_slot(session: Session, task_id: int) -> None:
     session.execute(update(Task).where(Task.id == task_id, Task.is_gold.is_(False))
                     .values(slots_taken=Task.slots_taken - 1, is_open=True)
                     .execution_options(synchronize_session=False))
-
-
-def _live_lease_query(user: User, project_id: int | None) -> Select[tuple[Assignment]]:
-    query = select(Assignment).where(Assignment.annotator_id == user.id,
-                                     Assignment.status == AssignmentStatus.LEASED,
-                                     Assignment.expires_at > utcnow())
-    if project_id is not None:
-        query = query.where(Assignment.project_id == project_id)
-    return query.order_by(Assignment.id).limit(1)
 
 
 @dataclass(frozen=True)
@@ -73,10 +81,19 @@ class Requester:
 
     @classmethod
     def read(cls, session: Session, user: User, project_id: int | None) -> Requester:
-        held = _live_lease_query(user, project_id).with_only_columns(Assignment.id).scalar_subquery()
-        row = session.execute(select(held, pause_reason_of(user), capacity_left_of(user),
-                                     any_job_requires_skills())).one()
+        row = session.execute(_requester_statement(project_id is not None), {
+            "user_id": user.id, "project_id": project_id, "now": utcnow(), "day_start": workday_start()}).one()
         return cls(row[0], row[1], row[2], bool(row[3]))
+
+
+@functools.cache
+def _requester_statement(by_project: bool) -> Select:
+    held = select(Assignment.id).where(Assignment.annotator_id == USER, Assignment.status == AssignmentStatus.LEASED,
+                                       Assignment.expires_at > NOW)
+    if by_project:
+        held = held.where(Assignment.project_id == PROJECT)
+    return select(held.order_by(Assignment.id).limit(1).scalar_subquery(), pause_reason_of(USER),
+                  capacity_left_of(USER, DAY_START), any_job_requires_skills())
 
 
 def _exam_questions(session: Session, project_id: int) -> set[int]:
@@ -85,30 +102,39 @@ def _exam_questions(session: Session, project_id: int) -> set[int]:
             for task_id in ids}
 
 
-def _candidate(session: Session, user: User, project_id: int | None, eligible: ColumnElement[bool], *,
+def _candidate(session: Session, user: User, project_id: int | None, eligible: ColumnElement[bool] | None, *,
                gold: bool = False, excluded: frozenset[int] = frozenset()) -> tuple[Task, Project] | None:
-    """The next task for `user`: open, in an active job whose skills they hold, not yet theirs,
-    in a batch they may work."""
-    mine = exists().where(Assignment.task_id == Task.id, Assignment.annotator_id == user.id)
-    member = exists().where(BatchMember.batch_id == Batch.id, BatchMember.user_id == user.id)
+    """The next task for `user`: open, in an active job whose skills they hold (`eligible`,
+    None when no job requires any), not yet theirs, in a batch they may work."""
+    query = _candidate_statement(gold, project_id is not None,
+                                 lock=session.get_bind().dialect.name == "postgresql" and not gold)
+    if eligible is not None:
+        query = query.where(eligible)
+    if gold and project_id is not None and (questions := _exam_questions(session, project_id)):
+        query = query.where(Task.id.not_in(questions))
+    if excluded:
+        query = query.where(Task.project_id.not_in(excluded))
+    row = session.execute(query, {"user_id": user.id, "project_id": project_id}).first()
+    return (row[0], row[1]) if row else None
+
+
+@functools.cache
+def _candidate_statement(gold: bool, by_project: bool, *, lock: bool) -> Select[tuple[Task, Project]]:
+    """The common part of `_candidate`'s query; on PostgreSQL, regular tasks are taken with
+    `FOR UPDATE SKIP LOCKED`."""
+    mine = exists().where(Assignment.task_id == Task.id, Assignment.annotator_id == USER)
+    member = exists().where(BatchMember.batch_id == Batch.id, BatchMember.user_id == USER)
     query = (select(Task, Project).join(Project, Project.id == Task.project_id)
              .outerjoin(Batch, Batch.id == Task.batch_id)
-             .where(Project.status == ProjectStatus.ACTIVE, eligible, Task.is_gold.is_(gold),
+             .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold.is_(gold),
                     Task.ls_task_id.is_not(None), ~mine,
                     or_(Batch.id.is_(None), Batch.restricted.is_(False), member))
              .order_by(Task.id).limit(1))
     if not gold:
         query = query.where(Task.is_open.is_(True))
-    elif project_id is not None and (questions := _exam_questions(session, project_id)):
-        query = query.where(Task.id.not_in(questions))
-    if project_id is not None:
-        query = query.where(Task.project_id == project_id)
-    if excluded:
-        query = query.where(Task.project_id.not_in(excluded))
-    if session.get_bind().dialect.name == "postgresql" and not gold:
-        query = query.with_for_update(skip_locked=True, of=Task)
-    row = session.execute(query).first()
-    return (row[0], row[1]) if row else None
+    if by_project:
+        query = query.where(Task.project_id == PROJECT)
+    return query.with_for_update(skip_locked=True, of=Task) if lock else query
 
 
 def _done_in(session: Session, user: User, project_id: int) -> int:
@@ -167,7 +193,7 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> t
         raise Forbidden(f"your work is paused: {requester.pause_reason}")
     if requester.capacity_left <= 0:
         raise Conflict("you reached your daily capacity; more work tomorrow (a manager can raise it)")
-    eligible = eligibility_filter(session, user) if requester.skills_matter else true()
+    eligible = eligibility_filter(session, user) if requester.skills_matter else None
     excluded: set[int] = set()
     for _ in range(ATTEMPTS):
         found = _candidate(session, user, project_id, eligible, excluded=frozenset(excluded))

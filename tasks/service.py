@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from projects.label_config import parse
 from projects.models import Project, ProjectStatus
 from qa import gold
 from tasks import results
-from tasks.distribution import take_slot
+from tasks.distribution import NOW, TASK, USER, take_slot
 from tasks.models import (
     Annotation,
     AnnotationStatus,
@@ -31,12 +31,24 @@ from tasks.models import (
 )
 
 
+# Built once, values bound at execution (see tasks.distribution).
+_ASSIGNED = (select(Task, Project, Assignment).join(Project, Project.id == Task.project_id)
+             .join(Assignment, (Assignment.task_id == Task.id) & (Assignment.annotator_id == USER))
+             .where(Task.id == TASK, Project.status == ProjectStatus.ACTIVE))
+_SUBMITTED = {"status": AssignmentStatus.SUBMITTED, "finished_at": NOW}
+_LEASE = bindparam("lease_id", type_=Integer)
+_CLAIM_HELD = (update(Assignment).where(Assignment.id == _LEASE, Assignment.status == AssignmentStatus.LEASED)
+               .values(_SUBMITTED).execution_options(synchronize_session=False))
+_CLAIM_ANY = update(Assignment).where(Assignment.id == _LEASE).values(_SUBMITTED) \
+    .execution_options(synchronize_session=False)
+_COUNT_ACCEPTED = (update(Task).where(Task.id == TASK).values(annotation_count=Task.annotation_count + 1)
+                   .returning(Task.annotation_count, Task.extra_overlap)
+                   .execution_options(synchronize_session=False))
+
+
 def assigned_task(session: Session, user: User, task_id: int) -> tuple[Task, Project, Assignment]:
     """A task handed to `user` in an active job; NotFound for anything else (no probing)."""
-    row = session.execute(
-        select(Task, Project, Assignment).join(Project, Project.id == Task.project_id)
-        .join(Assignment, (Assignment.task_id == Task.id) & (Assignment.annotator_id == user.id))
-        .where(Task.id == task_id, Project.status == ProjectStatus.ACTIVE)).first()
+    row = session.execute(_ASSIGNED, {"user_id": user.id, "task_id": task_id}).first()
     if row is None:
         raise NotFound(f"task {task_id} not found among your assignments")
     return row.Task, row.Project, row.Assignment
@@ -56,24 +68,17 @@ def claim_lease(session: Session, task: Task, project: Project, lease: Assignmen
         raise Conflict(f"you have already annotated task {task.id}")
     if lease.status == AssignmentStatus.SKIPPED:
         raise Conflict(f"you skipped task {task.id}; it is no longer yours")
-    finished = {"status": AssignmentStatus.SUBMITTED, "finished_at": utcnow()}
-    held = session.execute(update(Assignment).where(
-        Assignment.id == lease.id, Assignment.status == AssignmentStatus.LEASED)
-        .values(**finished).execution_options(synchronize_session=False)).rowcount == 1
+    claim = {"lease_id": lease.id, "now": utcnow()}
+    held = session.execute(_CLAIM_HELD, claim).rowcount == 1
     if held or task.is_gold:  # the slot is ours (gold tasks have no slots): count it
         if not held:
-            session.execute(update(Assignment).where(Assignment.id == lease.id).values(**finished)
-                            .execution_options(synchronize_session=False))
+            session.execute(_CLAIM_ANY, claim)
         # The count as it is once ours is in (the row lock orders concurrent submits), so of
         # the last two submits at once exactly the later sees its task complete.
-        count, needed = session.execute(
-            update(Task).where(Task.id == task.id).values(annotation_count=Task.annotation_count + 1)
-            .returning(Task.annotation_count, Task.extra_overlap)
-            .execution_options(synchronize_session=False)).one()
+        count, needed = session.execute(_COUNT_ACCEPTED, {"task_id": task.id}).one()
         return Claim(AnnotationStatus.ACCEPTED, not task.is_gold and count >= project.overlap + needed)
     # The lease expired and its slot was freed: take a free slot again if there is one.
-    session.execute(update(Assignment).where(Assignment.id == lease.id).values(**finished)
-                    .execution_options(synchronize_session=False))
+    session.execute(_CLAIM_ANY, claim)
     if take_slot(session, task.id, project.overlap, accepted=True):
         return Claim(AnnotationStatus.ACCEPTED, True)
     return Claim(AnnotationStatus.EXTRA, False)

@@ -213,11 +213,17 @@ def records_csv(session: Session, records: list[DayRecord]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def capacity_left_of(user: User) -> ColumnElement[int]:
-    """How many more tasks the annotator may take today (their daily capacity, China time days),
-    as an SQL value, so the pull queue reads it in the same statement as its other checks."""
-    capacity = select(AnnotatorProfile.daily_capacity).where(AnnotatorProfile.user_id == user.id).scalar_subquery()
+def workday_start() -> datetime:
+    """When today began, China time, in UTC (what daily capacity counts from)."""
+    return _day_start_utc(today())
+
+
+def capacity_left_of(user_id: int | ColumnElement[int], day_start: datetime | ColumnElement[datetime]) -> ColumnElement[int]:
+    """How many more tasks the annotator may take on the day begun at `day_start` (see
+    `workday_start`): their daily capacity less what they took since. An SQL value (of ids or
+    bound parameters), so the pull queue reads it in the same statement as its other checks."""
+    capacity = select(AnnotatorProfile.daily_capacity).where(AnnotatorProfile.user_id == user_id).scalar_subquery()
     taken = select(func.count()).select_from(Assignment).where(
-        Assignment.annotator_id == user.id, Assignment.leased_at >= _day_start_utc(today()),
+        Assignment.annotator_id == user_id, Assignment.leased_at >= day_start,
         Assignment.status != AssignmentStatus.SKIPPED).scalar_subquery()
     return func.coalesce(capacity, DEFAULT_DAILY_CAPACITY) - taken

@@ -148,16 +148,17 @@ def resume(session: Session, user: User, by: User | None = None) -> AnnotatorPro
     return profile
 
 
-def pause_reason_of(user: User) -> ScalarSelect[str | None]:
+def pause_reason_of(user_id: int | ColumnElement[int]) -> ScalarSelect[str | None]:
     """Why the user is paused, as an SQL value: NULL when they may work (no profile: not paused).
-    An expression, so the pull queue reads it in the same statement as its other checks."""
+    An expression (of an id or a bound parameter), so the pull queue reads it in the same
+    statement as its other checks."""
     return select(AnnotatorProfile.pause_reason).where(
-        AnnotatorProfile.user_id == user.id, AnnotatorProfile.status == ProfileStatus.PAUSED).scalar_subquery()
+        AnnotatorProfile.user_id == user_id, AnnotatorProfile.status == ProfileStatus.PAUSED).scalar_subquery()
 
 
 def is_paused(session: Session, user: User) -> str | None:
     """Why the user is paused, or None when they may work (no profile yet: not paused)."""
-    return session.scalar(select(pause_reason_of(user)))
+    return session.scalar(select(pause_reason_of(user.id)))
 
 
 def _requires_skills() -> ColumnElement[bool]:
