@@ -1,7 +1,7 @@
 """Benchmark: dataset export to JSONL and Parquet, beside Label Studio's own JSON export, in one run.
 
 Run from the repository root (PostgreSQL on 127.0.0.1:5432 where user postgres may create databases):
-    .venv/bin/python bench/export_bench.py [--items 1000000] [--ls-tasks 50000] [--skip-ls] [--pg-url URL]
+    .venv/bin/python bench/export_bench.py [--items 1000000] [--repeats 3] [--ls-tasks 50000] [--skip-ls] [--pg-url URL]
 
 Every case of ours runs in a fresh subprocess:
   items:generator   the items alone (text classification: ~60-character Chinese letters, one of 5
@@ -11,15 +11,22 @@ Every case of ours runs in a fresh subprocess:
                     generator, at --items/10 and --items, to show memory stays flat; rows/s is
                     items written / wall seconds, generator included (it is also shown without)
   build:postgresql  the product's build, VersionBuilder(...).write(...) with the default formats
-                    (jsonl + parquet) and the card, streaming one job's agreed items from a fresh
-                    PostgreSQL database seeded by COPY (not timed); rows = items x formats
+                    (jsonl + parquet, from one pass of the query) and the card and manifest,
+                    streaming one job's agreed items from a fresh PostgreSQL database seeded by
+                    COPY (not timed); rows = items x formats
+  build:parquet     the same build with Parquet alone (the target's format); rows = items
+                    Both build cases run --repeats times (each in a fresh subprocess, the same
+                    database): best and median are printed; "pg cpu" is the PostgreSQL backend's
+                    CPU seconds (/proc/<pid>/stat, when the server is on this machine; parallel
+                    workers not included)
   labelstudio:json  Label Studio's synchronous JSON export (GET /api/projects/{id}/export) of
                     --ls-tasks tasks with one annotation each, from a server started on port 8484
                     (SQLite and Django's development server, as `label-studio start` runs it)
 Memory: growth = VmHWM at the end - VmRSS when timing starts (/proc/<pid>/status), as in
 intake_bench; for Label Studio its server's, the high-water mark reset before the export. The
 database server's memory is not included. "cpu" is the process's CPU seconds (all its threads):
-beside wall time it shows when other work on the machine slowed a case down.
+beside wall time it shows when other work on the machine slowed a case down; the load average
+is printed at the start and the end for the same reason.
 Anchors (issue): >= 200,000 rows/s to Parquet; peak memory < 500 MB whatever the size; Label
 Studio measured elsewhere at ~600-870 rows/s for 50,000 annotated tasks.
 """
@@ -128,7 +135,16 @@ def _writer(case: str, count: int, out: Path) -> dict:
     return _figures(count, begun)
 
 
-def _build(url: str, out: Path) -> dict:
+def _backend_cpu(session) -> float | None:
+    """The PostgreSQL backend's CPU seconds so far, when it runs on this machine (else None)."""
+    pid = session.connection().connection.driver_connection.info.backend_pid
+    try:
+        return _cpu_seconds(pid)
+    except OSError:
+        return None
+
+
+def _build(url: str, out: Path, formats: list[str] | None) -> dict:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
@@ -140,12 +156,16 @@ def _build(url: str, out: Path) -> dict:
 
     session = Session(make_engine(url))
     options = _options({}, "classification")
+    if formats:  # the service always adds JSONL; the builder takes what it is given
+        options["formats"] = formats
     builder = VersionBuilder(session, [session.scalars(select(Project)).one()], options, "bench-secret",
                              MediaStore(out / "media"))
     (out / "version").mkdir(parents=True)
-    begun = _begin()
+    backend, begun = _backend_cpu(session), _begin()
     builder.write(out / "version", "市民来信分类", "CC-BY-4.0", "export bench")
     figures = _figures(builder.stats.items * len(options["formats"]), begun)
+    after = _backend_cpu(session)
+    figures["pg_cpu"] = None if backend is None or after is None else after - backend
     session.close()
     return figures
 
@@ -158,7 +178,11 @@ def worker(case: str, count: int, out: Path, url: str) -> None:
     import exports.build
     import exports.service  # noqa: F401
 
-    print(json.dumps(_build(url, out) if case == "build:postgresql" else _writer(case, count, out)))
+    if case.startswith("build:"):
+        figures = _build(url, out, None if case == "build:postgresql" else [case.removeprefix("build:")])
+    else:
+        figures = _writer(case, count, out)
+    print(json.dumps(figures))
 
 
 def measure(case: str, count: int, out: Path, url: str = "") -> dict:
@@ -269,8 +293,9 @@ def label_studio_export(tasks: int) -> dict:
 def report(size: int, case: str, figures: dict) -> dict:
     figures = {**figures, "case": case, "size": size, "rate": figures["rows"] / figures["seconds"],
                "growth_mib": (figures["peak_kib"] - figures["baseline_kib"]) / 1024}
+    pg_cpu = f"{figures['pg_cpu']:>7.1f}s" if figures.get("pg_cpu") is not None else f"{'':>8}"
     print(f"{size:>9,} {case:<20} {int(figures['rows']):>9,} {figures['seconds']:>8.2f}s {figures['cpu']:>7.1f}s "
-          f"{figures['rate']:>11,.0f} "
+          f"{pg_cpu} {figures['rate']:>11,.0f} "
           f"{figures['baseline_kib'] / 1024:>9.0f} {figures['peak_kib'] / 1024:>9.0f} {figures['growth_mib']:>9.1f}",
           flush=True)
     return figures
@@ -282,7 +307,7 @@ def anchor(figures: dict) -> str:
         return f"{LS_ANCHOR} rows/s (server's memory growth)"
     if figures["case"] == "items:generator":
         return "(the writers' input, included in their figures)"
-    if figures["case"] == "writer:parquet":
+    if figures["case"] in ("writer:parquet", "build:parquet"):
         speed = "PASS" if figures["rate"] >= PARQUET_TARGET else "FAIL"
         return f">= {PARQUET_TARGET:,} rows/s {speed}; < {MEMORY_LIMIT_MIB} MB {memory}"
     return f"< {MEMORY_LIMIT_MIB} MB {memory}" + (" (rows = items x formats)" if figures["case"].startswith("build") else "")
@@ -293,6 +318,8 @@ def summary(results: list[dict]) -> None:
     for figures in results:
         name = f"{figures['case']} @ {figures['size']:,}"
         print(f"{name:<34} {figures['rate']:>11,.0f} {figures['growth_mib']:>8.1f} MiB  {anchor(figures)}")
+        if "repeats" in figures:
+            print(f"{'':<4}({figures['repeats']})")
     generator = next(f for f in results if f["case"] == "items:generator")
     for case in ("writer:jsonl", "writer:parquet"):
         small, large = (f for f in results if f["case"] == case)
@@ -304,6 +331,7 @@ def summary(results: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each build case (best and median shown)")
     parser.add_argument("--ls-tasks", type=int, default=50_000)
     parser.add_argument("--skip-ls", action="store_true", help="skip Label Studio's export")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1/postgres",
@@ -313,7 +341,8 @@ def main() -> None:
     if args.worker:
         worker(args.worker[0], int(args.worker[1]), Path(args.worker[2]), args.worker[3])
         return
-    print(f"{'items':>9} {'case':<20} {'rows':>9} {'time':>9} {'cpu':>8} {'rows/s':>11} "
+    print(f"load average {_load()} on {os.cpu_count()} cores (shared: other work slows wall time, less so cpu)")
+    print(f"{'items':>9} {'case':<20} {'rows':>9} {'time':>9} {'cpu':>8} {'pg cpu':>8} {'rows/s':>11} "
           f"{'base MiB':>9} {'peak MiB':>9} {'grow MiB':>9}", flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="export-bench-") as directory:
@@ -323,23 +352,44 @@ def main() -> None:
                 out = Path(directory) / f"{case[7:]}-{size}"
                 results.append(report(size, case, measure(case, size, out)))
                 shutil.rmtree(out)
-        results.append(build_from_database(args.pg_url, args.items, Path(directory) / "build"))
+        results += build_from_database(args.pg_url, args.items, args.repeats, Path(directory) / "build")
     if not args.skip_ls:
         results.append(report(args.ls_tasks, "labelstudio:json", label_studio_export(args.ls_tasks)))
     summary(results)
+    print(f"load average at the end {_load()}")
 
 
-def build_from_database(admin_url: str, items: int, out: Path) -> dict:
-    """Seed a fresh database (not timed), then time the build in a subprocess; drop it after."""
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def build_from_database(admin_url: str, items: int, repeats: int, out: Path) -> list[dict]:
+    """Seed a fresh database (not timed), then time each build case `repeats` times, each in a
+    fresh subprocess; the best run of each (its median beside it); drop the database after."""
     try:
         url = database(admin_url)
         started = time.perf_counter()
         seed(url, items)
         print(f"{'':>9} (seeded {items:,} tasks + consensus rows in {time.perf_counter() - started:.1f}s, not timed)",
               flush=True)
-        return report(items, "build:postgresql", measure("build:postgresql", items, out, url))
+        best = []
+        for case in ("build:postgresql", "build:parquet"):
+            runs = []
+            for _ in range(repeats):
+                runs.append(report(items, case, measure(case, items, out, url)))
+                shutil.rmtree(out)
+            best.append(best_and_median(runs))
+        return best
     finally:
         database(admin_url, create=False)
+
+
+def best_and_median(runs: list[dict]) -> dict:
+    """The fastest run, with the median rate, wall and CPU seconds of all of them (printed as its repeats)."""
+    ordered = sorted(runs, key=lambda figures: figures["seconds"])
+    middle = ordered[len(ordered) // 2]
+    return {**ordered[0], "repeats": f"best of {len(runs)}; median {middle['rate']:,.0f} rows/s, "
+                                      f"{middle['seconds']:.1f}s wall, {middle['cpu']:.1f}s cpu"}
 
 
 if __name__ == "__main__":

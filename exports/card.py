@@ -39,8 +39,8 @@ class CardStats:
         self.labels.update(label for label in batch.labels if label is not None)
         self.splits.update(batch.splits)
         self.votes.update(batch.annotators)
-        for confidence in batch.confidences:
-            self.histogram[min(int(confidence * BINS), BINS - 1)] += 1
+        for confidence, count in Counter(batch.confidences).items():  # they repeat: vote shares
+            self.histogram[min(int(confidence * BINS), BINS - 1)] += count
         self.reviewed += methods.count("review")
 
 

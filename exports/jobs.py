@@ -38,8 +38,8 @@ def build_dataset(dataset_id: int) -> int:
     """Build a dataset version's files; return its item count."""
     with db.new_session() as session:
         if session.get_bind().dialect.name == "postgresql":
-            # One snapshot for every pass: each format re-reads the items, and a QA run committing
-            # meanwhile must not make the JSONL, the Parquet and the card disagree.
+            # One snapshot for every query: the items, their annotations and the card's figures are
+            # read separately, and a QA run committing meanwhile must not make them disagree.
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         dataset = session.get(Dataset, dataset_id)
         if dataset is None:

@@ -8,6 +8,7 @@ same splits, so a rebuild writes the same bytes.
 """
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -54,9 +55,13 @@ class StratifiedSplitter:
             rng = random.Random(f"{self.seed}:{label}")
             self._phase[label] = [rng.random() * r for r in self.ratios]
         total = sum(counts) + 1
-        phase = self._phase[label]
-        deficits = [r * total + p - c if r > 0 else float("-inf")
-                    for r, p, c in zip(self.ratios, phase, counts)]
-        chosen = max(range(3), key=lambda i: deficits[i])
+        # The split furthest behind its share (the first of equals); none for a share of 0.
+        first, second, third = (r * total + p - c if r > 0 else -math.inf
+                                for r, p, c in zip(self.ratios, self._phase[label], counts))
+        chosen = 0 if first >= second and first >= third else 1 if second >= third else 2
         counts[chosen] += 1
         return SPLITS[chosen]
+
+    def assign_all(self, labels: list[Any]) -> list[str]:
+        """The splits of the next items with these labels, in order."""
+        return list(map(self.assign, labels))
