@@ -114,12 +114,12 @@ def app_env(values: dict[str, str]) -> dict[str, str]:
     return {**BASE_ENV, "PYTHONPATH": str(ROOT), "FLASK_APP": "app", **values}
 
 
-def start_web(name: str, port: int, env: dict[str, str], workers: int = 2) -> str:
+def start_web(name: str, port: int, env: dict[str, str], workers: int = 2, threads: int = 4) -> str:
     url = f"http://127.0.0.1:{port}"
     if procs.port_open(port) and not procs.running_pid(name):
         raise RuntimeError(f"port {port} is taken by a process we did not start")
     procs.stop(name)
-    pid = procs.start(name, [str(VENV_PY), "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
+    pid = procs.start(name, [str(VENV_PY), "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
                              "--bind", f"127.0.0.1:{port}", "--keep-alive", "30",  # idle clients reuse connections
                              "--graceful-timeout", "10",  # within procs.stop's 15 s before SIGKILL
                              # The app is imported once, before the port opens and the workers fork:
