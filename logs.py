@@ -13,6 +13,7 @@ application) keeps them; the request id is still set and sent back as `X-Request
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -73,11 +74,21 @@ class RedactingFilter(logging.Filter):
 
 class GunicornLogger(_GunicornLogger):
     """gunicorn's own logger (`--logger-class logs.GunicornLogger`) with every access-log field
-    redacted: its access log writes request paths and headers itself, past our handlers."""
+    redacted: its access log writes request paths and headers itself, past our handlers. Only
+    the fields its format writes are redacted (gunicorn offers one per header; a request writes
+    a handful)."""
 
     def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
         found = super().atoms(resp, req, environ, request_time)
-        return {key: redact(value) if isinstance(value, str) else value for key, value in found.items()}
+        written = _written_atoms(self.cfg.access_log_format)
+        return {key: redact(value) if isinstance(value, str) and key.lower() in written else value
+                for key, value in found.items()}
+
+
+@functools.lru_cache(maxsize=8)
+def _written_atoms(access_log_format: str) -> frozenset[str]:
+    """The atoms a gunicorn access-log format writes (gunicorn looks them up case-insensitively)."""
+    return frozenset(name.lower() for name in re.findall(r"%\(([^)]+)\)", access_log_format))
 
 
 def request_id() -> str | None:

@@ -3,7 +3,7 @@
 
 Run from the repository root (PostgreSQL on 127.0.0.1:5432 where user postgres may create
 databases, as on the development machines):
-    .venv/bin/python bench/distribution_bench.py [--annotators 50 200] [--seconds 20] [--tasks 4000]
+    .venv/bin/python bench/distribution_bench.py [--annotators 50 200] [--seconds 20] [--tasks 30000]
         [--think 2 5]   # also 200 annotators pausing ~2 s and ~5 s between tasks (an open load)
 
 It starts its own Redis, Label Studio and our web app (gunicorn, 3 workers x 4 threads), imports
@@ -12,8 +12,9 @@ level runs that many simulated annotators for --seconds (after 5 s of warm-up, n
 loops "next task" then "submit".
 Against Label Studio the same loop uses its `next` endpoint and annotation POST (one token for
 all simulated annotators: Label Studio's open-source edition gives no way to get other users'
-tokens). The load generator is asyncio + httpx in this process and shares the 2 cores with the
-servers; the RQ worker is not running, so Label Studio deliveries queue up (our submit stores the
+tokens). The load generator is asyncio with a lean keep-alive HTTP client (`bench/loadgen.py`: httpx
+costs ~0.5 ms of CPU per request, taken from the servers it measures) in this process and
+shares the 2 cores with the servers; the RQ worker is not running, so Label Studio deliveries queue up (our submit stores the
 annotation and enqueues its delivery: that is the request path measured).
 Anchors (issue #4): p99 < 50 ms at 200 annotators, and more cycles/s than Label Studio
 (measured elsewhere on PostgreSQL + gunicorn: ~7.5 cycles/s flat, p99 20 s at 200).
@@ -22,20 +23,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import random
-import ssl
 import sys
 import time
+from collections import Counter
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.loadgen import Client, HTTPError  # noqa: E402
 WEB_PORT, LS_PORT, REDIS_PORT = 5090, 8483, 6483
 WARMUP_SECONDS = 5.0
 CHOICE = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["甲"]}}]
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(web_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by our web app (every process of its group), PostgreSQL (every
+    `postgres` process) and this load generator: per cycle, they say where the 2 cores go."""
+    used = {"web": 0.0, "postgresql": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        if int(fields[2]) == web_pid:  # process group: gunicorn's master and its workers
+            used["web"] += seconds
+        elif name == "postgres":
+            used["postgresql"] += seconds
+    used["load"] = time.process_time()
+    return used
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -43,55 +68,53 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def _ours(http: httpx.AsyncClient, project_id: int, lat: list[float]) -> bool:
+async def _ours(http: Client, project_id: int, lat: list[float]) -> str | None:
+    """One cycle against Qianling; None when it went through, else what failed."""
     t0 = time.perf_counter()
-    task = (await http.get("/api/tasks/next", params={"project_id": project_id})).json()["task"]
+    status, reply = await http.request("GET", f"/api/tasks/next?project_id={project_id}")
     lat.append(time.perf_counter() - t0)
-    if task is None:
-        return False
+    if status != 200 or reply["task"] is None:
+        return f"next {status}" if status != 200 else "next: no task"
     t0 = time.perf_counter()
-    reply = await http.post(f"/api/tasks/{task['id']}/annotations", json={"result": CHOICE, "lead_time": 5})
+    status, _ = await http.request("POST", f"/api/tasks/{reply['task']['id']}/annotations",
+                                   {"result": CHOICE, "lead_time": 5})
     lat.append(time.perf_counter() - t0)
-    return reply.status_code == 201
+    return None if status == 201 else f"submit {status}"
 
 
-async def _label_studio(http: httpx.AsyncClient, project_id: int, lat: list[float]) -> bool:
+async def _label_studio(http: Client, project_id: int, lat: list[float]) -> str | None:
     t0 = time.perf_counter()
-    reply = await http.get(f"/api/projects/{project_id}/next")
+    status, reply = await http.request("GET", f"/api/projects/{project_id}/next")
     lat.append(time.perf_counter() - t0)
-    if reply.status_code != 200:
-        return False
+    if status != 200:
+        return f"next {status}"
     t0 = time.perf_counter()
-    done = await http.post(f"/api/tasks/{reply.json()['id']}/annotations/",
-                           json={"result": CHOICE, "lead_time": 5})
+    status, _ = await http.request("POST", f"/api/tasks/{reply['id']}/annotations/",
+                                   {"result": CHOICE, "lead_time": 5})
     lat.append(time.perf_counter() - t0)
-    return done.status_code == 201
+    return None if status == 201 else f"submit {status}"
 
 
-async def run_level(cycle, base_url: str, tokens: list[str], project_id: int, seconds: float,
+async def run_level(cycle, base_url: str, server_pid: int, tokens: list[str], project_id: int, seconds: float,
                     think: float = 0.0, warmup: float = WARMUP_SECONDS) -> dict:
     """Each simulated annotator loops next + submit for `seconds`; with `think` > 0 it first pauses
     a random time (exponential, mean `think` s) as a person reading the task would (an open
     load of about annotators / think cycles/s), else it asks again at once (a closed loop).
 
-    Every annotator has its own client and connection, all made before the clock starts and
-    sharing one TLS context: httpx makes one per client otherwise, ~15 ms of CPU each, which
-    stalls the event loop for seconds while the crowd starts and would be counted as latency.
-    Cycles started in the first `warmup` seconds are not counted (the web workers may still be
-    importing the app when its port opens)."""
+    Every annotator has its own keep-alive connection. Cycles started in the first `warmup`
+    seconds are not counted (the web workers may still be importing the app when its port opens)."""
     latencies: list[float] = []
-    cycles = errors = 0
+    cycles = 0
+    failures: Counter[str] = Counter()
     rng = random.Random(7)
-    context = ssl.create_default_context()
-    clients = [httpx.AsyncClient(base_url=base_url, headers={"Authorization": token}, timeout=60, verify=context)
-               for token in tokens]
+    clients = [Client(base_url, {"Authorization": token}) for token in tokens]
     counted_from = time.monotonic() + warmup
     deadline = counted_from + seconds
     last_end = counted_from
 
-    async def annotator(http: httpx.AsyncClient) -> None:
-        nonlocal cycles, errors, last_end
-        async with http:
+    async def annotator(http: Client) -> None:
+        nonlocal cycles, last_end
+        try:
             while time.monotonic() < deadline:
                 if think:
                     await asyncio.sleep(rng.expovariate(1 / think))
@@ -100,21 +123,33 @@ async def run_level(cycle, base_url: str, tokens: list[str], project_id: int, se
                 counted = time.monotonic() >= counted_from
                 timings: list[float] = []
                 try:
-                    ok = await cycle(http, project_id, timings)
-                except httpx.HTTPError:
-                    ok = False
+                    failed = await cycle(http, project_id, timings)
+                except HTTPError as err:
+                    failed = f"connection: {err}"
                 if counted:
                     last_end = max(last_end, time.monotonic())
                     latencies.extend(timings)
-                    cycles += ok
-                    errors += not ok
-                if not ok:
+                    cycles += failed is None
+                    if failed:
+                        failures[failed] += 1
+                if failed:
                     await asyncio.sleep(0.05)
+        finally:
+            await http.close()
 
-    await asyncio.gather(*(annotator(http) for http in clients))
+    async def meter() -> dict[str, float]:
+        await asyncio.sleep(counted_from - time.monotonic())
+        before = cpu_seconds(server_pid)
+        await asyncio.sleep(deadline - time.monotonic())
+        after = cpu_seconds(server_pid)
+        return {name: after[name] - before[name] for name in before}
+
+    cpu, *_ = await asyncio.gather(meter(), *(annotator(http) for http in clients))
     elapsed = max(last_end, deadline) - counted_from  # not the idle pauses past the deadline
+    per_cycle = {name: 1000 * used / max(1, cycles) for name, used in cpu.items()}
     return {"cycles_per_s": cycles / elapsed, "p50_ms": 1000 * percentile(latencies, 0.50),
-            "p99_ms": 1000 * percentile(latencies, 0.99), "requests": len(latencies), "errors": errors}
+            "p99_ms": 1000 * percentile(latencies, 0.99), "requests": len(latencies),
+            "errors": sum(failures.values()), "failures": failures, "cpu_ms_per_cycle": per_cycle}
 
 
 def setup(tasks: int, annotators: int, workers: int = 3, threads: int = 4):
@@ -160,6 +195,7 @@ def seed(env: dict[str, str], tasks: int, annotators: int) -> tuple[int, int, li
     from app import create_app
     from extensions import db
     from projects import imports, jobs, service
+    from workforce.models import AnnotatorProfile
 
     app = create_app({"QUEUE_ASYNC": False})
     with app.app_context():
@@ -176,6 +212,8 @@ def seed(env: dict[str, str], tasks: int, annotators: int) -> tuple[int, int, li
                       display_name=f"ann{i}", password_hash="!") for i in range(annotators)]
         db.session.add_all(users)
         db.session.flush()
+        # Simulated annotators work far past a person's daily capacity (200 tasks by default).
+        db.session.add_all([AnnotatorProfile(user_id=u.id, daily_capacity=1_000_000) for u in users])
         tokens = [f"Bearer {issue_token(db.session, u)}" for u in users]
         db.session.commit()
         return project.id, project.ls_project_id, tokens
@@ -185,7 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotators", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--tasks", type=int, default=4000)
+    parser.add_argument("--tasks", type=int, default=30000)
     parser.add_argument("--skip-label-studio", action="store_true")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes of our web app")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
@@ -193,20 +231,20 @@ def main() -> None:
                         help="also run 200-annotator levels at human pace: mean seconds between tasks")
     args = parser.parse_args()
     web, ls_url, ls_token, project_id, ls_project, tokens, procs = setup(args.tasks, max(args.annotators), args.workers, args.threads)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would bury the figures
+    web_pid, ls_pid = procs.running_pid("bench-web"), procs.running_pid("bench-labelstudio-dist")
     try:
         print(f"{'system':<30} {'annotators':>10} {'cycles/s':>9} {'p50 ms':>8} {'p99 ms':>9} "
-              f"{'requests':>9} {'errors':>7}")
+              f"{'requests':>9} {'errors':>7}   CPU ms per cycle: web / PostgreSQL / load generator")
         for level in args.annotators:
-            ours = asyncio.run(run_level(_ours, web, tokens[:level], project_id, args.seconds))
+            ours = asyncio.run(run_level(_ours, web, web_pid, tokens[:level], project_id, args.seconds))
             show("Qianling next+submit (PG)", level, ours)
             if not args.skip_label_studio:
-                theirs = asyncio.run(run_level(_label_studio, ls_url, [f"Token {ls_token}"] * level,
+                theirs = asyncio.run(run_level(_label_studio, ls_url, ls_pid, [f"Token {ls_token}"] * level,
                                                ls_project, args.seconds))
                 show("Label Studio next+annotate", level, theirs)
         for think in args.think:  # the same crowd at human pace: latency when the server is not saturated
             level = max(args.annotators)
-            ours = asyncio.run(run_level(_ours, web, tokens[:level], project_id, args.seconds, think))
+            ours = asyncio.run(run_level(_ours, web, web_pid, tokens[:level], project_id, args.seconds, think))
             show(f"Qianling, think {think:g} s", level, ours)
         print("\nanchors: p99 < 50 ms at 200 annotators; more cycles/s than Label Studio "
               "(Label Studio on PostgreSQL + gunicorn, measured elsewhere: ~7.5 cycles/s, p99 20 s at 200)")
@@ -216,8 +254,12 @@ def main() -> None:
 
 
 def show(name: str, level: int, figures: dict) -> None:
+    cpu = figures["cpu_ms_per_cycle"]
     print(f"{name:<30} {level:>10} {figures['cycles_per_s']:>9.1f} {figures['p50_ms']:>8.1f} "
-          f"{figures['p99_ms']:>9.1f} {figures['requests']:>9} {figures['errors']:>7}")
+          f"{figures['p99_ms']:>9.1f} {figures['requests']:>9} {figures['errors']:>7}   "
+          f"{cpu['web']:.2f} / {cpu['postgresql']:.2f} / {cpu['load']:.2f}")
+    if figures["failures"]:
+        print("    failed cycles: " + ", ".join(f"{what} x{count}" for what, count in figures["failures"].most_common(5)))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ import functools
 import logging
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, Integer, Select, Update, bindparam, exists, func, or_, select, update
+from sqlalchemy import DateTime, Integer, Select, Update, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -102,8 +103,28 @@ def _exam_questions(session: Session, project_id: int) -> set[int]:
             for task_id in ids}
 
 
+class Candidate(NamedTuple):
+    """A task the pull queue may hand out (`id`, `project_id`, `data`: what the annotator sees),
+    with the job's settings that decide whether and how: read as plain columns, no entities."""
+    id: int
+    project_id: int
+    data: Any
+    overlap: int
+    lease_seconds: int
+    gold_share: float
+    max_tasks_per_annotator: int | None
+    max_share_per_annotator: float | None
+
+
+class Lease(NamedTuple):
+    """A lease as the annotator sees it."""
+    id: int
+    status: AssignmentStatus
+    expires_at: datetime
+
+
 def _candidate(session: Session, user: User, project_id: int | None, eligible: ColumnElement[bool] | None, *,
-               gold: bool = False, excluded: frozenset[int] = frozenset()) -> tuple[Task, Project] | None:
+               gold: bool = False, excluded: frozenset[int] = frozenset()) -> Candidate | None:
     """The next task for `user`: open, in an active job whose skills they hold (`eligible`,
     None when no job requires any), not yet theirs, in a batch they may work."""
     query = _candidate_statement(gold, project_id is not None,
@@ -115,23 +136,27 @@ def _candidate(session: Session, user: User, project_id: int | None, eligible: C
     if excluded:
         query = query.where(Task.project_id.not_in(excluded))
     row = session.execute(query, {"user_id": user.id, "project_id": project_id}).first()
-    return (row[0], row[1]) if row else None
+    return None if row is None else Candidate(*row)
 
 
 @functools.cache
-def _candidate_statement(gold: bool, by_project: bool, *, lock: bool) -> Select[tuple[Task, Project]]:
+def _candidate_statement(gold: bool, by_project: bool, *, lock: bool) -> Select:
     """The common part of `_candidate`'s query; on PostgreSQL, regular tasks are taken with
-    `FOR UPDATE SKIP LOCKED`."""
+    `FOR UPDATE SKIP LOCKED`. Regular tasks are read in id order from the partial index of open
+    tasks (`ix_task_open`, whose predicate `is_open` the filter repeats exactly), so a request
+    reads a few index entries past the ones the person already did, however large the job."""
     mine = exists().where(Assignment.task_id == Task.id, Assignment.annotator_id == USER)
     member = exists().where(BatchMember.batch_id == Batch.id, BatchMember.user_id == USER)
-    query = (select(Task, Project).join(Project, Project.id == Task.project_id)
+    query = (select(Task.id, Task.project_id, Task.data, Project.overlap, Project.lease_seconds, Project.gold_share,
+                    Project.max_tasks_per_annotator, Project.max_share_per_annotator)
+             .join(Project, Project.id == Task.project_id)
              .outerjoin(Batch, Batch.id == Task.batch_id)
              .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold.is_(gold),
                     Task.ls_task_id.is_not(None), ~mine,
                     or_(Batch.id.is_(None), Batch.restricted.is_(False), member))
              .order_by(Task.id).limit(1))
     if not gold:
-        query = query.where(Task.is_open.is_(True))
+        query = query.where(Task.is_open)
     if by_project:
         query = query.where(Task.project_id == PROJECT)
     return query.with_for_update(skip_locked=True, of=Task) if lock else query
@@ -143,41 +168,53 @@ def _done_in(session: Session, user: User, project_id: int) -> int:
         Assignment.status != AssignmentStatus.SKIPPED)) or 0
 
 
-def _gold_due(done: int, project: Project) -> bool:
+def _gold_due(done: int, job: Candidate) -> bool:
     """Every n-th task handed to a person is gold, n = 1 / the job's gold share."""
-    if project.gold_share <= 0:
+    if job.gold_share <= 0:
         return False
-    period = max(2, round(1 / project.gold_share))
+    period = max(2, round(1 / job.gold_share))
     return (done + 1) % period == 0
 
 
-def _capped(session: Session, done: int, project: Project) -> bool:
+def _capped(session: Session, done: int, job: Candidate) -> bool:
     """Whether the person, with `done` tasks of the job, reached its cap (a count, or a share of
     its annotations)."""
     caps = []
-    if project.max_tasks_per_annotator:
-        caps.append(project.max_tasks_per_annotator)
-    if project.max_share_per_annotator:
+    if job.max_tasks_per_annotator:
+        caps.append(job.max_tasks_per_annotator)
+    if job.max_share_per_annotator:
         tasks = session.scalar(select(func.count()).select_from(Task).where(
-            Task.project_id == project.id, Task.is_gold.is_(False))) or 0
-        caps.append(math.ceil(project.max_share_per_annotator * tasks * project.overlap))
+            Task.project_id == job.project_id, Task.is_gold.is_(False))) or 0
+        caps.append(math.ceil(job.max_share_per_annotator * tasks * job.overlap))
     return bool(caps) and done >= min(caps)
 
 
-def _lease(session: Session, user: User, task: Task, project: Project) -> Assignment | None:
+_LEASE = (insert(Assignment).values(task_id=TASK, annotator_id=USER, project_id=PROJECT, status=AssignmentStatus.LEASED,
+                                    leased_at=NOW, expires_at=bindparam("expires_at", type_=DateTime))
+          .returning(Assignment.id))
+
+
+def _lease(session: Session, user: User, task: Candidate) -> Lease | None:
     now = utcnow()
-    lease = Assignment(task_id=task.id, annotator_id=user.id, project_id=project.id,
-                       leased_at=now, expires_at=now + timedelta(seconds=project.lease_seconds))
-    session.add(lease)
+    expires_at = now + timedelta(seconds=task.lease_seconds)
     try:
-        session.flush()
+        lease_id = session.execute(_LEASE, {"task_id": task.id, "user_id": user.id, "project_id": task.project_id,
+                                            "now": now, "expires_at": expires_at}).scalar_one()
     except IntegrityError:  # the same person asked twice at once: keep one lease
         session.rollback()
         return None
-    return lease
+    return Lease(lease_id, AssignmentStatus.LEASED, expires_at)
 
 
-def lease_next(session: Session, user: User, project_id: int | None = None) -> tuple[Assignment, Task] | None:
+def _held(session: Session, lease_id: int) -> tuple[Lease, Candidate]:
+    lease = session.get(Assignment, lease_id)
+    task, project = session.get(Task, lease.task_id), session.get(Project, lease.project_id)
+    return (Lease(lease.id, lease.status, lease.expires_at),
+            Candidate(task.id, task.project_id, task.data, project.overlap, project.lease_seconds, project.gold_share,
+                      project.max_tasks_per_annotator, project.max_share_per_annotator))
+
+
+def lease_next(session: Session, user: User, project_id: int | None = None) -> tuple[Lease, Candidate] | None:
     """The caller's live lease if they hold one, else a new lease on the next task for them;
     with the task, whose data the caller shows.
 
@@ -187,8 +224,7 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> t
     sweep_if_due(session)
     requester = Requester.read(session, user, project_id)
     if requester.held_lease_id is not None:
-        held = session.get(Assignment, requester.held_lease_id)
-        return held, session.get(Task, held.task_id)
+        return _held(session, requester.held_lease_id)
     if requester.pause_reason is not None:
         raise Forbidden(f"your work is paused: {requester.pause_reason}")
     if requester.capacity_left <= 0:
@@ -196,26 +232,25 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> t
     eligible = eligibility_filter(session, user) if requester.skills_matter else None
     excluded: set[int] = set()
     for _ in range(ATTEMPTS):
-        found = _candidate(session, user, project_id, eligible, excluded=frozenset(excluded))
-        if found is None:
+        task = _candidate(session, user, project_id, eligible, excluded=frozenset(excluded))
+        if task is None:
             return None
-        task, project = found
-        counted = project.gold_share > 0 or project.max_tasks_per_annotator or project.max_share_per_annotator
-        done = _done_in(session, user, project.id) if counted else 0  # one count for both rules
-        if _capped(session, done, project):
+        counted = task.gold_share > 0 or task.max_tasks_per_annotator or task.max_share_per_annotator
+        done = _done_in(session, user, task.project_id) if counted else 0  # one count for both rules
+        if _capped(session, done, task):
             session.rollback()
-            excluded.add(project.id)
+            excluded.add(task.project_id)
             continue
-        if _gold_due(done, project):
-            gold = _candidate(session, user, project.id, eligible, gold=True)
+        if _gold_due(done, task):
+            gold = _candidate(session, user, task.project_id, eligible, gold=True)
             if gold is not None:
                 session.rollback()  # release the row lock on the regular candidate
-                lease = _lease(session, user, *gold)
-                return None if lease is None else (lease, gold[0])
-        if not take_slot(session, task.id, project.overlap):
+                lease = _lease(session, user, gold)
+                return None if lease is None else (lease, gold)
+        if not take_slot(session, task.id, task.overlap):
             session.rollback()  # someone took the last slot between our read and write
             continue
-        lease = _lease(session, user, task, project)
+        lease = _lease(session, user, task)
         if lease is not None:
             return lease, task
     return None

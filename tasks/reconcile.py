@@ -93,7 +93,8 @@ class _Reconciler:
             return "made in Label Studio by a user the task was not handed to"
         try:
             checked = results.validate(self.config, item["result"])
-            status = claim_lease(self.session, task, self.project, lease).status
+            status = claim_lease(self.session, task_id=task.id, is_gold=task.is_gold, overlap=self.project.overlap,
+                                 lease_id=lease.id, lease_status=lease.status).status
         except (Conflict, InvalidInput) as err:  # flagged, not imported
             return f"made in Label Studio, not accepted: {err.message}"
         annotation = Annotation(task_id=task.id, annotator_id=user_id, result=checked, status=status,

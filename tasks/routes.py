@@ -59,11 +59,9 @@ def submit(task_id: int):
     if lead_time is not None and not isinstance(lead_time, (int, float)):
         raise InvalidInput("lead_time: seconds, as a number")
     submitted = service.submit(db.session, current_user(), task_id, body.get("result"), lead_time)
-    annotation = submitted.annotation
-    reply = {"id": annotation.id, "task_id": task_id, "label": annotation.label,
-             "status": annotation.status.value}
+    reply = {"id": submitted.id, "task_id": task_id, "label": submitted.label, "status": submitted.status.value}
     db.session.commit()
-    if annotation.status == AnnotationStatus.EXTRA:
+    if submitted.status == AnnotationStatus.EXTRA:
         reply["message"] = "your lease had expired and the task was already complete; kept as extra"
         return reply, 201
     queue_delivery(submitted.project_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy import JSON, Integer, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from projects.label_config import parse
 from projects.models import Project, ProjectStatus
 from qa import gold
 from tasks import results
-from tasks.distribution import NOW, TASK, USER, take_slot
+from tasks.distribution import NOW, TASK, USER, Candidate, Lease, take_slot
 from tasks.models import (
     Annotation,
     AnnotationStatus,
@@ -35,6 +35,13 @@ from tasks.models import (
 _ASSIGNED = (select(Task, Project, Assignment).join(Project, Project.id == Task.project_id)
              .join(Assignment, (Assignment.task_id == Task.id) & (Assignment.annotator_id == USER))
              .where(Task.id == TASK, Project.status == ProjectStatus.ACTIVE))
+# What a submission needs of the task, its job and the caller's lease: plain columns, no entities.
+_SUBMITTABLE = (select(Task.is_gold, Task.gold_answer, Project.id.label("project_id"), Project.label_config,
+                       Project.overlap, Project.guidelines_version, Assignment.id.label("lease_id"),
+                       Assignment.status.label("lease_status"))
+                .join(Project, Project.id == Task.project_id)
+                .join(Assignment, (Assignment.task_id == Task.id) & (Assignment.annotator_id == USER))
+                .where(Task.id == TASK, Project.status == ProjectStatus.ACTIVE))
 _SUBMITTED = {"status": AssignmentStatus.SUBMITTED, "finished_at": NOW}
 _LEASE = bindparam("lease_id", type_=Integer)
 _CLAIM_HELD = (update(Assignment).where(Assignment.id == _LEASE, Assignment.status == AssignmentStatus.LEASED)
@@ -44,6 +51,10 @@ _CLAIM_ANY = update(Assignment).where(Assignment.id == _LEASE).values(_SUBMITTED
 _COUNT_ACCEPTED = (update(Task).where(Task.id == TASK).values(annotation_count=Task.annotation_count + 1)
                    .returning(Task.annotation_count, Task.extra_overlap)
                    .execution_options(synchronize_session=False))
+_ANNOTATION = (insert(Annotation).values(
+    task_id=TASK, annotator_id=USER, result=bindparam("result", type_=JSON), status=bindparam("status"),
+    label=bindparam("label"), gold_correct=bindparam("gold_correct"), lead_time=bindparam("lead_time"),
+    guidelines_version=bindparam("guidelines_version"), created_at=NOW).returning(Annotation.id))
 
 
 def assigned_task(session: Session, user: User, task_id: int) -> tuple[Task, Project, Assignment]:
@@ -62,33 +73,38 @@ class Claim:
     may_complete_task: bool
 
 
-def claim_lease(session: Session, task: Task, project: Project, lease: Assignment) -> Claim:
-    """Turn the caller's lease into an accepted annotation, or `extra` when its slot is gone."""
-    if lease.status == AssignmentStatus.SUBMITTED:
-        raise Conflict(f"you have already annotated task {task.id}")
-    if lease.status == AssignmentStatus.SKIPPED:
-        raise Conflict(f"you skipped task {task.id}; it is no longer yours")
-    claim = {"lease_id": lease.id, "now": utcnow()}
+def claim_lease(session: Session, *, task_id: int, is_gold: bool, overlap: int, lease_id: int,
+                lease_status: AssignmentStatus) -> Claim:
+    """Turn the caller's lease into an accepted annotation, or `extra` when its slot is gone;
+    `overlap` is the job's k."""
+    if lease_status == AssignmentStatus.SUBMITTED:
+        raise Conflict(f"you have already annotated task {task_id}")
+    if lease_status == AssignmentStatus.SKIPPED:
+        raise Conflict(f"you skipped task {task_id}; it is no longer yours")
+    claim = {"lease_id": lease_id, "now": utcnow()}
     held = session.execute(_CLAIM_HELD, claim).rowcount == 1
-    if held or task.is_gold:  # the slot is ours (gold tasks have no slots): count it
+    if held or is_gold:  # the slot is ours (gold tasks have no slots): count it
         if not held:
             session.execute(_CLAIM_ANY, claim)
         # The count as it is once ours is in (the row lock orders concurrent submits), so of
         # the last two submits at once exactly the later sees its task complete.
-        count, needed = session.execute(_COUNT_ACCEPTED, {"task_id": task.id}).one()
-        return Claim(AnnotationStatus.ACCEPTED, not task.is_gold and count >= project.overlap + needed)
+        count, needed = session.execute(_COUNT_ACCEPTED, {"task_id": task_id}).one()
+        return Claim(AnnotationStatus.ACCEPTED, not is_gold and count >= overlap + needed)
     # The lease expired and its slot was freed: take a free slot again if there is one.
     session.execute(_CLAIM_ANY, claim)
-    if take_slot(session, task.id, project.overlap, accepted=True):
+    if take_slot(session, task_id, overlap, accepted=True):
         return Claim(AnnotationStatus.ACCEPTED, True)
     return Claim(AnnotationStatus.EXTRA, False)
 
 
 @dataclass(frozen=True)
 class Submission:
-    """A stored annotation, with what the caller does next: queue its delivery to the job's
-    Label Studio project, and check its batch for QA when the task may be complete."""
-    annotation: Annotation
+    """A stored annotation (`id`, `label`, `status`), with what the caller does next: queue its
+    delivery to the job's Label Studio project, and check its batch for QA when the task may be
+    complete."""
+    id: int
+    label: str | None
+    status: AnnotationStatus
     project_id: int
     may_complete_task: bool
 
@@ -96,27 +112,31 @@ class Submission:
 def submit(session: Session, user: User, task_id: int, result: Any,
            lead_time: float | None = None) -> Submission:
     """Store `user`'s annotation of a task they were handed. The caller commits, then queues
-    delivery to Label Studio (extras are kept here only)."""
-    task, project, lease = assigned_task(session, user, task_id)
-    config = parse(project.label_config)
+    delivery to Label Studio (extras are kept here only). Columns, not entities, are read and
+    written: this runs for every submission."""
+    task = session.execute(_SUBMITTABLE, {"user_id": user.id, "task_id": task_id}).first()
+    if task is None:
+        raise NotFound(f"task {task_id} not found among your assignments")
+    config = parse(task.label_config)
     checked = results.validate(config, result)
-    claim = claim_lease(session, task, project, lease)
+    claim = claim_lease(session, task_id=task_id, is_gold=task.is_gold, overlap=task.overlap,
+                        lease_id=task.lease_id, lease_status=task.lease_status)
     label = results.primary_label(config, checked)
-    annotation = Annotation(task_id=task.id, annotator_id=user.id, result=checked, status=claim.status,
-                            label=label, gold_correct=gold.grade(config, task, label),
-                            lead_time=lead_time, guidelines_version=project.guidelines_version)
-    session.add(annotation)
+    gold_correct = gold.grade(config, task, label)
     try:
-        session.flush()
+        annotation_id = session.execute(_ANNOTATION, {
+            "task_id": task_id, "user_id": user.id, "result": checked, "status": claim.status, "label": label,
+            "gold_correct": gold_correct, "lead_time": lead_time, "guidelines_version": task.guidelines_version,
+            "now": utcnow()}).scalar_one()
     except IntegrityError:  # two submits of one lease at once: the first one won
         session.rollback()
         raise Conflict(f"you have already annotated task {task_id}") from None
-    if annotation.gold_correct is not None:
-        gold.pause_if_below_bar(session, user, project)
-    return Submission(annotation, project.id, claim.may_complete_task)
+    if gold_correct is not None:
+        gold.pause_if_below_bar(session, user, session.get(Project, task.project_id))
+    return Submission(annotation_id, label, claim.status, task.project_id, claim.may_complete_task)
 
 
-def task_json(task: Task, lease: Assignment | None = None) -> dict[str, Any]:
+def task_json(task: Task | Candidate, lease: Assignment | Lease | None = None) -> dict[str, Any]:
     """What an annotator may see of a task: its id, job, data and lease; never gold answers."""
     body: dict[str, Any] = {"id": task.id, "project_id": task.project_id, "data": task.data}
     if lease is not None:

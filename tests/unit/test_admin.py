@@ -309,26 +309,41 @@ def test_logs_redact_tokens_passwords_and_secrets():
     assert logs.redact("password: at least 8 characters") == "password: at least 8 characters"
 
 
-def test_gunicorn_access_log_hides_signed_download_links(tmp_path):
-    """gunicorn writes its access log itself; a signed link in a path is a credential there too."""
+def _access_line(tmp_path, environ: dict, headers: list[tuple[str, str]], access_log_format: str | None = None) -> str:
+    """The line our gunicorn logger writes for one request."""
     from types import SimpleNamespace
 
     from gunicorn.config import Config
 
     config = Config()
     config.set("accesslog", str(tmp_path / "access.log"))
+    if access_log_format:
+        config.set("access_log_format", access_log_format)
     logger = logs.GunicornLogger(config)
-    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/downloads/eyJmIjo1fQ.Zx-Sig_ned?x=1&token=abc",
-               "PATH_INFO": "/downloads/eyJmIjo1fQ.Zx-Sig_ned", "QUERY_STRING": "x=1&token=abc",
-               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1"}
+    environ = {"REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", **environ}
     reply = SimpleNamespace(status="200 OK", sent=10, headers=[])
-    request = SimpleNamespace(headers=[("AUTHORIZATION", "Bearer qlt_secret")])
-    logger.access(reply, request, environ, timedelta(milliseconds=3))
+    logger.access(reply, SimpleNamespace(headers=headers), environ, timedelta(milliseconds=3))
     for handler in logger.access_log.handlers:
-        handler.flush()
-    line = (tmp_path / "access.log").read_text()
+        handler.close()
+    return (tmp_path / "access.log").read_text()
+
+
+def test_gunicorn_access_log_hides_signed_download_links(tmp_path):
+    """gunicorn writes its access log itself; a signed link in a path is a credential there too."""
+    line = _access_line(tmp_path, {"RAW_URI": "/downloads/eyJmIjo1fQ.Zx-Sig_ned?x=1&token=abc",
+                                   "PATH_INFO": "/downloads/eyJmIjo1fQ.Zx-Sig_ned", "QUERY_STRING": "x=1&token=abc"},
+                        [("AUTHORIZATION", "Bearer qlt_secret")])
     assert "GET /downloads/[REDACTED]" in line and " 200 " in line
     assert "eyJmIjo1fQ" not in line and "Sig_ned" not in line and "abc" not in line
+
+
+def test_gunicorn_access_log_redacts_headers_its_format_writes(tmp_path):
+    """Only written fields are redacted (for speed): a format that logs a header gets it redacted."""
+    line = _access_line(tmp_path, {"RAW_URI": "/api/projects", "PATH_INFO": "/api/projects", "QUERY_STRING": ""},
+                        [("AUTHORIZATION", "Bearer qlt_secret"), ("X-REQUEST-ID", "abc123")],
+                        '%(r)s %({Authorization}i)s %({x-request-id}i)s')
+    assert "GET /api/projects" in line and "abc123" in line
+    assert "qlt_secret" not in line and "[REDACTED]" in line
 
 
 def test_log_format_must_be_known(tmp_path):
