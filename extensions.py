@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ import redis
 from flask import Flask, current_app, g
 from sqlalchemy import Enum, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Stable constraint names let Alembic alter SQLite tables and name PostgreSQL constraints alike.
@@ -66,13 +68,40 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))  # Chinese stays readable
 
 
+# A pooled connection idle longer than this is pinged before use (see `_ping_if_idle`).
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _note_checkin(_dbapi_connection, record) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    """Ping a connection that sat idle in the pool, so a server restart or a dropped connection
+    costs no request; a connection back from a request moments ago is used as it is (a ping on
+    every checkout was one more round trip on every request). A connection that dies while busy
+    fails its request, and SQLAlchemy then replaces every connection of the pool."""
+    if time.monotonic() - record.info.get("checked_in_at", 0.0) < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except Exception as err:  # noqa: BLE001 - any failure means this connection is unusable
+        raise DisconnectionError(f"pooled connection failed its ping: {err}") from err
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
+    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout; PostgreSQL
+    connections are pinged when taken from the pool after being idle."""
     if url.startswith("sqlite"):
         engine = create_engine(url, json_serializer=_json, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, json_serializer=_json, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_engine(url, json_serializer=_json, pool_size=10, max_overflow=20)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
 
 
 class Database:

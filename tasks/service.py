@@ -82,16 +82,16 @@ def claim_lease(session: Session, *, task_id: int, is_gold: bool, overlap: int, 
     if lease_status == AssignmentStatus.SKIPPED:
         raise Conflict(f"you skipped task {task_id}; it is no longer yours")
     claim = {"lease_id": lease_id, "now": utcnow()}
-    held = session.execute(_CLAIM_HELD, claim).rowcount == 1
+    held = session.connection().execute(_CLAIM_HELD, claim).rowcount == 1
     if held or is_gold:  # the slot is ours (gold tasks have no slots): count it
         if not held:
-            session.execute(_CLAIM_ANY, claim)
+            session.connection().execute(_CLAIM_ANY, claim)
         # The count as it is once ours is in (the row lock orders concurrent submits), so of
         # the last two submits at once exactly the later sees its task complete.
-        count, needed = session.execute(_COUNT_ACCEPTED, {"task_id": task_id}).one()
+        count, needed = session.connection().execute(_COUNT_ACCEPTED, {"task_id": task_id}).one()
         return Claim(AnnotationStatus.ACCEPTED, not is_gold and count >= overlap + needed)
     # The lease expired and its slot was freed: take a free slot again if there is one.
-    session.execute(_CLAIM_ANY, claim)
+    session.connection().execute(_CLAIM_ANY, claim)
     if take_slot(session, task_id, overlap, accepted=True):
         return Claim(AnnotationStatus.ACCEPTED, True)
     return Claim(AnnotationStatus.EXTRA, False)
@@ -114,7 +114,7 @@ def submit(session: Session, user: User, task_id: int, result: Any,
     """Store `user`'s annotation of a task they were handed. The caller commits, then queues
     delivery to Label Studio (extras are kept here only). Columns, not entities, are read and
     written: this runs for every submission."""
-    task = session.execute(_SUBMITTABLE, {"user_id": user.id, "task_id": task_id}).first()
+    task = session.connection().execute(_SUBMITTABLE, {"user_id": user.id, "task_id": task_id}).first()
     if task is None:
         raise NotFound(f"task {task_id} not found among your assignments")
     config = parse(task.label_config)
@@ -124,7 +124,7 @@ def submit(session: Session, user: User, task_id: int, result: Any,
     label = results.primary_label(config, checked)
     gold_correct = gold.grade(config, task, label)
     try:
-        annotation_id = session.execute(_ANNOTATION, {
+        annotation_id = session.connection().execute(_ANNOTATION, {
             "task_id": task_id, "user_id": user.id, "result": checked, "status": claim.status, "label": label,
             "gold_correct": gold_correct, "lead_time": lead_time, "guidelines_version": task.guidelines_version,
             "now": utcnow()}).scalar_one()
