@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Integer, cast, func, select, update
+from sqlalchemy import Integer, bindparam, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from accounts.models import User
@@ -34,20 +34,26 @@ def start_run(session: Session, project: Project, batch_id: int | None = None, *
     return run, job
 
 
+_TASK_STATE = (select(Task.batch_id, Task.annotation_count, Task.extra_overlap, Task.is_gold, Project.id.label("project_id"),
+                      Project.overlap).join(Project, Project.id == Task.project_id)
+               .where(Task.id == bindparam("task_id", type_=Integer)))
+# A batch's tasks still short of their annotations, and its accepted annotations.
+_BATCH_STATE = (select(func.coalesce(func.sum(cast(Task.annotation_count < bindparam("overlap", type_=Integer)
+                                                   + Task.extra_overlap, Integer())), 0),
+                       func.coalesce(func.sum(Task.annotation_count), 0))
+                .where(Task.batch_id == bindparam("batch_id", type_=Integer), Task.is_gold.is_(False)))
+
+
 def start_batch_run_if_complete(session: Session, task_id: int) -> QARun | None:
     """After an accepted submission: when it completed the last task of its batch, start the
     batch's QA run. Call after committing the submission, so that of two last submissions at
-    once the later one sees the batch complete; the conditional UPDATE lets only one start it."""
-    row = session.execute(select(Task.batch_id, Task.annotation_count, Task.extra_overlap, Task.is_gold, Project)
-                          .join(Project, Project.id == Task.project_id).where(Task.id == task_id)).one_or_none()
-    if row is None or row.batch_id is None or row.is_gold \
-            or row.annotation_count < row.Project.overlap + row.extra_overlap:
+    once the later one sees the batch complete; the conditional UPDATE lets only one start it.
+    Columns are read, not entities: this runs after every submission that completes a task."""
+    row = session.connection().execute(_TASK_STATE, {"task_id": task_id}).first()
+    if row is None or row.batch_id is None or row.is_gold or row.annotation_count < row.overlap + row.extra_overlap:
         return None
-    project = row.Project
-    waiting, annotations = session.execute(
-        select(func.coalesce(func.sum(cast(Task.annotation_count < project.overlap + Task.extra_overlap, Integer())), 0),
-               func.coalesce(func.sum(Task.annotation_count), 0))
-        .where(Task.batch_id == row.batch_id, Task.is_gold.is_(False))).one()
+    waiting, annotations = session.connection().execute(
+        _BATCH_STATE, {"batch_id": row.batch_id, "overlap": row.overlap}).one()
     if waiting:
         return None
     claimed = session.execute(update(Batch).where(Batch.id == row.batch_id, Batch.qa_seen_annotations < annotations)
@@ -56,6 +62,7 @@ def start_batch_run_if_complete(session: Session, task_id: int) -> QARun | None:
     if not claimed:
         session.rollback()
         return None
+    project = session.get(Project, row.project_id)
     run, _job = start_run(session, project, row.batch_id, trigger="batch_complete")
     logger.info("event=qa_batch_complete batch_id=%s run_id=%s", row.batch_id, run.id)
     return run
