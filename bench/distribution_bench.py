@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import Client, HTTPError  # noqa: E402
 WEB_PORT, LS_PORT, REDIS_PORT = 5090, 8483, 6483
+PG_ADMIN_URL, DB_NAME = "postgresql+psycopg://postgres@127.0.0.1/postgres", "qianling_bench_dist"
 WARMUP_SECONDS = 5.0
 CHOICE = [{"from_name": "label", "to_name": "text", "type": "choices", "value": {"choices": ["甲"]}}]
 
@@ -42,9 +43,10 @@ CHOICE = [{"from_name": "label", "to_name": "text", "type": "choices", "value": 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(web_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by our web app (every process of its group), PostgreSQL (every
-    `postgres` process) and this load generator: per cycle, they say where the 2 cores go."""
+def cpu_seconds(web_pid: int, pg_pids: frozenset[int]) -> dict[str, float]:
+    """CPU seconds used so far by our web app (every process of its group), PostgreSQL (the
+    server processes in `pg_pids`: the bench database's connections, so other work on a shared
+    server is not counted) and this load generator: per cycle, they say where the 2 cores go."""
     used = {"web": 0.0, "postgresql": 0.0}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -53,14 +55,27 @@ def cpu_seconds(web_pid: int) -> dict[str, float]:
             stat = (entry / "stat").read_text()
         except OSError:  # gone meanwhile
             continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2:].split()
         seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
         if int(fields[2]) == web_pid:  # process group: gunicorn's master and its workers
             used["web"] += seconds
-        elif name == "postgres":
+        elif int(entry.name) in pg_pids:
             used["postgresql"] += seconds
     used["load"] = time.process_time()
     return used
+
+
+def server_pids(database: str) -> frozenset[int]:
+    """The PostgreSQL server processes connected to `database` now."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG_ADMIN_URL)
+    try:
+        with engine.connect() as conn:
+            return frozenset(conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :name"),
+                                          {"name": database}).scalars())
+    finally:
+        engine.dispose()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -139,9 +154,10 @@ async def run_level(cycle, base_url: str, server_pid: int, tokens: list[str], pr
 
     async def meter() -> dict[str, float]:
         await asyncio.sleep(counted_from - time.monotonic())
-        before = cpu_seconds(server_pid)
+        pg_pids = server_pids(DB_NAME)  # the web workers' pooled connections are open by now
+        before = cpu_seconds(server_pid, pg_pids)
         await asyncio.sleep(deadline - time.monotonic())
-        after = cpu_seconds(server_pid)
+        after = cpu_seconds(server_pid, pg_pids)
         return {name: after[name] - before[name] for name in before}
 
     cpu, *_ = await asyncio.gather(meter(), *(annotator(http) for http in clients))
@@ -174,12 +190,12 @@ def setup(tasks: int, annotators: int, workers: int = 3, threads: int = 4):
 def fresh_database() -> str:
     from sqlalchemy import create_engine, text
 
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS qianling_bench_dist WITH (FORCE)"))
-        conn.execute(text("CREATE DATABASE qianling_bench_dist"))
+        conn.execute(text(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
+        conn.execute(text(f"CREATE DATABASE {DB_NAME}"))
     admin.dispose()
-    url = "postgresql+psycopg://postgres@127.0.0.1/qianling_bench_dist"
+    url = f"postgresql+psycopg://postgres@127.0.0.1/{DB_NAME}"
     from schema import upgrade
     upgrade(url)
     return url
