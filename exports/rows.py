@@ -36,6 +36,7 @@ from exports.splits import shuffle_key
 
 CHUNK = 10_000  # rows per chunk, and so per ItemBatch
 BLOCK_BYTES = 4 << 20  # CSV bytes parsed at a time
+REPEATED = ("label", "result", "method")  # columns of a few distinct texts
 
 
 class LazyJson(Sequence):
@@ -71,7 +72,7 @@ class RowChunk:
     confidences: list[float]
     votes: list[int]
     methods: list[str]
-    fields: dict[str, list[str | None]] | None = None  # see ItemBatch.fields
+    fields: dict[str, pa.Array] | None = None  # see ItemBatch.fields
 
 
 def read_rows(connection: Connection, query: Select, data: Any, seed: int, spill: Path,
@@ -123,23 +124,36 @@ def _chunk(table: pa.Table, fields: tuple[str, ...] | None) -> RowChunk:
     found = None if not fields else {
         name: _field_texts(table.column(f"field_{index}"), data, name) for index, name in enumerate(fields)}
     id_, label, result, confidence, votes, method = (
-        table.column(name).to_pylist() for name in ("id", "label", "result", "confidence", "votes", "method"))
+        _values(table.column(name)) for name in ("id", "label", "result", "confidence", "votes", "method"))
     return RowChunk(id_, data, label, result, confidence, votes, method, found)
 
 
-def _field_texts(values: pa.ChunkedArray, data: LazyJson, name: str) -> list[str | None]:
+def _values(column: pa.ChunkedArray) -> list[Any]:
+    """The column as Python values; a dictionary column's repeated values shared, each made once."""
+    if not pa.types.is_dictionary(column.type):
+        return column.to_pylist()
+    found: list[Any] = []
+    for chunk in column.chunks:
+        words = [*chunk.dictionary.to_pylist(), None]  # a null index reads the None at the end
+        found += map(words.__getitem__, chunk.indices.fill_null(len(words) - 1).to_pylist())
+    return found
+
+
+def _field_texts(values: pa.ChunkedArray, data: LazyJson, name: str) -> pa.Array:
     """A data field as ItemBatch.fields holds it, from its JSON values: strings without escapes
-    unquoted in bulk; other values, and the rows that came with their whole data, one at a time."""
+    unquoted in bulk (and left in Arrow, where Parquet wants them); other values, and the rows
+    that came with their whole data, one at a time."""
     simple = pc.fill_null(pc.and_(pc.starts_with(values, '"'), pc.invert(pc.match_substring(values, "\\"))), False)
-    texts = pc.if_else(simple, pc.utf8_slice_codeunits(values, 1, -1), None).to_pylist()
+    texts = pc.if_else(simple, pc.utf8_slice_codeunits(values, 1, -1), None).combine_chunks()
     rest = pc.indices_nonzero(pc.invert(simple)).to_pylist()
-    if rest:
-        jsons, whole = values.to_pylist(), data.texts.to_pylist()
-        for row in rest:
-            value = (json.loads(jsons[row]) if jsons[row] is not None
-                     else json.loads(whole[row]).get(name) if whole[row] is not None else None)  # else: no such field
-            texts[row] = value if value is None or isinstance(value, str) else compact_json(value)
-    return texts
+    if not rest:
+        return texts
+    jsons, whole, found = values.take(rest).to_pylist(), data.texts.take(rest).to_pylist(), []
+    for json_value, text in zip(jsons, whole, strict=True):
+        value = (json.loads(json_value) if json_value is not None
+                 else json.loads(text).get(name) if text is not None else None)  # else: no such field
+        found.append(value if value is None or isinstance(value, str) else compact_json(value))
+    return pc.replace_with_mask(texts, pc.invert(simple).combine_chunks(), pa.array(found, pa.string()))
 
 
 def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
@@ -152,7 +166,7 @@ def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
                "parse_options": csv.ParseOptions(newlines_in_values=True),
                # Only an unquoted empty field is NULL (as COPY writes it): "NA" or "null" is a label.
                "convert_options": csv.ConvertOptions(
-                   column_types={column.name: _arrow_type(column.type) for column in query.selected_columns},
+                   column_types={column.name: _arrow_type(column.name, column.type) for column in query.selected_columns},
                    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
                    true_values=["t"], false_values=["f"])}
     for block in copy_out(dbapi, statement):
@@ -168,17 +182,22 @@ def copy_out(dbapi: psycopg.Connection, statement: str) -> Iterator[bytes]:
         pgconn.send_query(statement.encode(dbapi.info.encoding))
         _raise_unless(pgconn.get_result(), pq.ExecStatus.COPY_OUT, dbapi)
         try:
-            block, size = [], 0
-            while (read := pgconn.get_copy_data(1))[0] >= 0:  # -1 at the end, -2 on failure
-                if read[0]:
-                    block.append(read[1])  # one whole row
-                    size += read[0]
+            block, size, read = [], 0, pgconn.get_copy_data  # a million calls: no lookups in the loop
+            keep = block.append
+            while True:
+                nbytes, row = read(1)
+                if nbytes > 0:
+                    keep(row)  # one whole row
+                    size += nbytes
                     if size >= BLOCK_BYTES:
                         yield b"".join(block)
-                        block, size = [], 0
-                else:  # nothing yet: wait for the server without holding the GIL
+                        block.clear()
+                        size = 0
+                elif nbytes == 0:  # nothing yet: wait for the server without holding the GIL
                     wait_readable_any([pgconn.socket], [], [])
                     pgconn.consume_input()
+                else:  # -1 at the end, -2 on failure (the results say which)
+                    break
             if block:
                 yield b"".join(block)
             finished = True
@@ -200,7 +219,9 @@ def _raise_unless(result: pq.abc.PGresult | None, status: pq.ExecStatus, dbapi: 
                                        f"{result.status.name if result else 'nothing'}: {dbapi.pgconn.error_message!r}")
 
 
-def _arrow_type(kind: Any) -> pa.DataType:
+def _arrow_type(name: str, kind: Any) -> pa.DataType:
+    if name in REPEATED:  # a few distinct values: kept as codes, they cost little to put in order
+        return pa.dictionary(pa.int32(), pa.string())
     if isinstance(kind, Integer):
         return pa.int64()
     if isinstance(kind, Float):

@@ -19,8 +19,8 @@ import pyarrow as pa
 
 from exports.splits import shuffle_keys
 
-BUCKET_ROWS = 65_536  # rows per bucket on average (the keys of sequential ids spread evenly)
-PENDING_ROWS = 131_072  # rows routed but not yet written, over all buckets
+BUCKET_ROWS = 32_768  # rows per bucket on average (the keys of sequential ids spread evenly)
+PENDING_ROWS = 65_536  # rows routed but not yet written, over all buckets
 KEY_BITS = 32  # shuffle keys are below 2**32
 
 

@@ -43,8 +43,9 @@ class ItemBatch:
     annotators: list[int]
     annotations: list[list[dict] | None] | None = None  # None: no item has them (the version leaves them out)
     # Data fields already as text, when the reader had them so (strings as they are, other values
-    # as compact JSON, None when missing): what Parquet writes, without parsing each item's data.
-    fields: dict[str, list[str | None]] | None = None
+    # as compact JSON, None when missing; a list or an Arrow string array): what Parquet writes,
+    # without parsing each item's data.
+    fields: dict[str, Sequence[str | None]] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -12,7 +12,7 @@ bytes: the build always cuts its batches every exports.rows.CHUNK items.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,7 @@ def columns(batch: ItemBatch, spec: FormatSpec) -> dict[str, list[Any]]:
             "annotations": annotations if annotations is not None else [None] * len(batch)}
 
 
-def _field(batch: ItemBatch, name: str) -> list[str | None]:
+def _field(batch: ItemBatch, name: str) -> Sequence[str | None]:
     if batch.fields is not None and name in batch.fields:
         return batch.fields[name]
     return [_text(values.get(name)) for values in batch.data]
