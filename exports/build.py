@@ -111,7 +111,9 @@ class VersionBuilder:
 
     def batches(self, spill: Path) -> Iterator[ItemBatch]:
         """The version's items in shuffled order with their splits, a batch per chunk of rows,
-        each counted for the card and the manifest as it passes; `spill` takes scratch files."""
+        each counted for the card and the manifest as it passes. Scratch files go in a folder
+        inside `spill`, gone when the batches end (a killed build leaves it with the rest of its
+        scratch folder, which the retry clears)."""
         splitter = StratifiedSplitter(tuple(self.options["split"]), self.options["seed"])
         annotated = self.options["include_annotations"]
         # Each distinct result text parsed once: the writers then encode each shared object once
@@ -167,7 +169,7 @@ class VersionBuilder:
         """Every format (from one pass over the items), then the manifest and the card, into `scratch`."""
         writers = [partial(writer_for(fmt, self.spec.kind).batches, folder=scratch / fmt, spec=self.spec)
                    for fmt in self.options["formats"]]
-        fan_out(self.batches(scratch.parent), writers)
+        fan_out(self.batches(scratch), writers)
         self._write_manifest(scratch / "manifest.tsv")
         card = build_card(name, self.projects, self.config.task_type, list(self.spec.labels), self.stats,
                           quality_figures(self.session, self.projects), self.options, license, description)
