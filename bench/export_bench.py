@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # why: run as a script, bench/ would be sys.path[0] instead
 LS_PORT, LS_NAME, DB_NAME = 8484, "bench-labelstudio-export", "qianling_bench_export"
 PARQUET_TARGET, MEMORY_LIMIT_MIB, LS_ANCHOR = 200_000, 500, "LS measured ~600-870"
-BATCH = 10_000  # items per ItemBatch, as the build's query chunks (exports.build.CHUNK)
+BATCH = 10_000  # items per ItemBatch, as the build's query chunks (exports.rows.CHUNK)
 LABELS = ("城市管理", "生态环境", "交通运输", "住房建设", "市场监管")
 PLACES = ["小区门口", "地铁站旁", "学校附近", "菜市场", "老旧小区", "工业园区", "公园东门", "高速出口"]
 PROBLEMS = ["路灯坏了好几天", "夜间施工噪音扰民", "餐馆油烟直排", "井盖缺失存在安全隐患",

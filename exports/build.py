@@ -1,12 +1,13 @@
 """Building one dataset version: stream the jobs' agreed items into every requested format, write
 the card and the manifest, and move the finished folder into place.
 
-Items stream from the database in a seeded shuffled order (`exports.splits`), each assigned its
-split on the way, in one pass of the query that feeds every format's writer at once
-(`exports.fanout`); memory holds a few chunks of rows and a few bytes per item for the manifest,
-whatever the dataset's size. The version is assembled in a scratch folder and renamed into place,
-so a crash never leaves a half-written version where a buyer could download it, and its sha256
-(over every file's path and digest) is the same for every build from the same inputs.
+Items stream from the database in a seeded shuffled order (`exports.rows`, `exports.splits`), each
+assigned its split on the way, in one pass of the query that feeds every format's writer at once
+(`exports.fanout`); memory holds a few chunks of rows (on PostgreSQL, a bucket of them being put
+in order) and a few bytes per item for the manifest, whatever the dataset's size. The version is
+assembled in a scratch folder and renamed into place, so a crash never leaves a half-written
+version where a buyer could download it, and its sha256 (over every file's path and digest) is the
+same for every build from the same inputs.
 """
 from __future__ import annotations
 
@@ -14,28 +15,27 @@ import hashlib
 import json
 import shutil
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from functools import lru_cache, partial
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.orm import Session
 
 from exports.card import CardStats, build_card, card_markdown, quality_figures
 from exports.fanout import fan_out
-from exports.formats import SPLITS, FormatSpec, ItemBatch, LocalImage, writer_for
+from exports.formats import SPLITS, FormatSpec, ItemBatch, LocalImage, parquet, writer_for
 from exports.formats.outputs import json_encoder
-from exports.splits import StratifiedSplitter, shuffle_key
+from exports.rows import read_rows
+from exports.splits import StratifiedSplitter
 from projects.label_config import LabelConfig, parse
 from projects.media import MediaStore
 from projects.models import Project
 from qa.models import Consensus, ConsensusStatus
 from tasks.models import Annotation, AnnotationStatus, Task
 
-CHUNK = 10_000  # rows per query partition, and so per ItemBatch
 RESULT_CACHE = 4096  # distinct result texts remembered (parsed, digested) at a time
 _ANSWER_JSON = json_encoder(sort_keys=True, separators=(", ", ": "))  # json.dumps(..., sort_keys=True)
 KIND_OF_TASK = {"text_classification": "classification", "multi_label": "classification",
@@ -79,11 +79,6 @@ def _parse_result(text: str | None) -> list[dict[str, Any]]:
     return (json.loads(text) if text is not None else None) or []
 
 
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    """The rows as `width` columns; a column at a time, which costs a third of zip(*rows) over Rows."""
-    return [list(map(itemgetter(index), rows)) for index in range(width)]
-
-
 def rounded(confidences: list[float]) -> list[float]:
     """Each confidence to 6 decimals, as cards and files show it; each distinct value rounded once
     (they repeat: vote shares). Zero keeps its own sign: -0.0 and 0.0 are one key but two texts."""
@@ -114,29 +109,33 @@ class VersionBuilder:
         self._ids, self._digests, self._splits = array("q"), array("q"), array("b")
         self._answer_digest = lru_cache(maxsize=RESULT_CACHE)(answer_digest)
 
-    def batches(self) -> Iterator[ItemBatch]:
+    def batches(self, spill: Path) -> Iterator[ItemBatch]:
         """The version's items in shuffled order with their splits, a batch per chunk of rows,
-        each counted for the card and the manifest as it passes."""
+        each counted for the card and the manifest as it passes. Scratch files go in a folder
+        inside `spill`, gone when the batches end (a killed build leaves it with the rest of its
+        scratch folder, which the retry clears)."""
         splitter = StratifiedSplitter(tuple(self.options["split"]), self.options["seed"])
         annotated = self.options["include_annotations"]
         # Each distinct result text parsed once: the writers then encode each shared object once
         # per batch (a classification job has about one result per label).
         parse_result = lru_cache(maxsize=RESULT_CACHE)(_parse_result)
-        # Plain tuples from the connection: ORM rows cost more than the rest of reading an item.
-        rows = self.session.connection().execute(self._query(), execution_options={"yield_per": CHUNK})
-        for chunk in rows.partitions(CHUNK):
-            task_ids, data, labels, results, confidences, votes, methods = _columns(chunk, 7)
-            people = self._annotations(task_ids) if annotated else {}
-            batch = ItemBatch(task_ids, list(map(json.loads, data)), splitter.assign_all(labels), labels,
-                              list(map(parse_result, results)), rounded(confidences), votes,
-                              [people.get(task_id, []) for task_id in task_ids] if annotated else None)
-            self._record(batch, methods, results)
+        # Parquet alone, for most kinds, reads no data but the exported fields: on PostgreSQL only
+        # those are read (the data's JSON took longer to parse than the rest of an item).
+        parquet_only = set(self.options["formats"]) == {"parquet"} and not parquet.reads_data(self.spec)
+        fields = self.spec.fields if parquet_only else None
+        for rows in read_rows(self.session.connection(), self._query(), Task.data, self.options["seed"], spill,
+                              fields):
+            people = self._annotations(rows.ids) if annotated else {}
+            batch = ItemBatch(rows.ids, rows.data, splitter.assign_all(rows.labels), rows.labels,
+                              list(map(parse_result, rows.results)), rounded(rows.confidences), rows.votes,
+                              [people.get(task_id, []) for task_id in rows.ids] if annotated else None, rows.fields)
+            self._record(batch, rows.methods, rows.results)
             yield batch
 
-    def _query(self):
+    def _query(self) -> Select:
+        """The version's rows, unordered (`read_rows` orders them): JSON columns as text, parsed
+        here (psycopg's own JSON loading took longer than the rest of reading an item)."""
         options = self.options
-        # The JSON columns come as text and are parsed here: psycopg's own JSON loading (bytes
-        # in, through json.loads) took longer than the rest of reading an item.
         query = (select(Task.id, cast(Task.data, Text).label("data"), Consensus.label,
                         cast(Consensus.result, Text).label("result"), Consensus.confidence,
                         Consensus.votes, Consensus.method)
@@ -148,7 +147,7 @@ class VersionBuilder:
             query = query.where(Consensus.label.in_(options["labels"]))
         if options["batch_ids"]:
             query = query.where(Task.batch_id.in_(options["batch_ids"]))
-        return query.order_by(shuffle_key(Task.id, options["seed"]), Task.id)
+        return query
 
     def _annotations(self, task_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
         found: dict[int, list[dict[str, Any]]] = {}
@@ -170,7 +169,7 @@ class VersionBuilder:
         """Every format (from one pass over the items), then the manifest and the card, into `scratch`."""
         writers = [partial(writer_for(fmt, self.spec.kind).batches, folder=scratch / fmt, spec=self.spec)
                    for fmt in self.options["formats"]]
-        fan_out(self.batches(), writers)
+        fan_out(self.batches(scratch), writers)
         self._write_manifest(scratch / "manifest.tsv")
         card = build_card(name, self.projects, self.config.task_type, list(self.spec.labels), self.stats,
                           quality_figures(self.session, self.projects), self.options, license, description)

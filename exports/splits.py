@@ -1,6 +1,7 @@
 """Train / validation / test splits: seeded, stratified by label, decided one item at a time.
 
-Items arrive in a seeded pseudo-random order (`shuffle_key`, computed by the database); within each
+Items arrive in a seeded pseudo-random order (`shuffle_key` in SQL for the database, `shuffle_keys`
+the same numbers over arrays, for PostgreSQL's fast path in `exports.shuffle`); within each
 label the next item goes to the split furthest behind its share, so every label's items are split
 in the requested ratios (each split within one item of its exact share at every point) while only
 a few counters per label are held, whatever the dataset's size. The same seed and items give the
@@ -12,6 +13,7 @@ import math
 import random
 from typing import Any
 
+import numpy as np
 from sqlalchemy import BigInteger, ColumnElement, cast, literal
 
 from exports.formats import SPLITS
@@ -27,6 +29,12 @@ def shuffle_key(task_id: ColumnElement[Any], seed: int) -> ColumnElement[Any]:
     def big(value: int) -> ColumnElement[Any]:
         return literal(value, BigInteger)
     return (cast(task_id, BigInteger) * big(_MULTIPLIER) + big(seed % _MODULUS)) % big(_MODULUS)
+
+
+def shuffle_keys(task_ids: np.ndarray, seed: int) -> np.ndarray:
+    """`shuffle_key` of each id (ids below 2**32), as uint64: the same numbers the database computes."""
+    # id * multiplier + seed stays below 2**64, so unsigned 64-bit arithmetic is exact here.
+    return (task_ids.astype(np.uint64) * np.uint64(_MULTIPLIER) + np.uint64(seed % _MODULUS)) % np.uint64(_MODULUS)
 
 
 def check_ratios(value: Any) -> tuple[float, float, float]:
@@ -63,5 +71,39 @@ class StratifiedSplitter:
         return SPLITS[chosen]
 
     def assign_all(self, labels: list[Any]) -> list[str]:
-        """The splits of the next items with these labels, in order."""
-        return list(map(self.assign, labels))
+        """The splits of the next items with these labels, in order: what `assign` of each gives,
+        one label's run at a time, its counters in locals (half the cost per item)."""
+        positions: dict[Any, list[int]] = {}
+        for row, label in enumerate(labels):
+            positions.setdefault(label, []).append(row)
+        found: list[str] = [""] * len(labels)
+        for label, rows in positions.items():
+            if label not in self._counts:
+                found[rows[0]], rows = self.assign(label), rows[1:]  # sets up its counters and phases
+            for row, chosen in zip(rows, self._run(label, len(rows))):
+                found[row] = SPLITS[chosen]
+        return found
+
+    def _run(self, label: Any, count: int) -> list[int]:
+        """The next `count` choices for `label`, with `assign`'s arithmetic, and counted."""
+        counts, phase = self._counts[label], self._phase[label]
+        # A share of 0 never wins (-inf, as in `assign`); the other sums are `assign`'s, float for float.
+        (r0, r1, r2), (p0, p1, p2), inf = self.ratios, phase, -math.inf
+        c0, c1, c2 = counts
+        start, chosen = c0 + c1 + c2 + 1, []
+        choose = chosen.append
+        for total in range(start, start + count):
+            first = r0 * total + p0 - c0 if r0 > 0 else inf
+            second = r1 * total + p1 - c1 if r1 > 0 else inf
+            third = r2 * total + p2 - c2 if r2 > 0 else inf
+            if first >= second and first >= third:
+                c0 += 1
+                choose(0)
+            elif second >= third:
+                c1 += 1
+                choose(1)
+            else:
+                c2 += 1
+                choose(2)
+        counts[:] = [c0, c1, c2]
+        return chosen

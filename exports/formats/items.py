@@ -8,7 +8,7 @@ the columns as they are, and no Python object is made per row for them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -35,13 +35,17 @@ class ExportItem:
 class ItemBatch:
     """Items as parallel columns: row `i` of every list is one item (the fields of ExportItem)."""
     ids: list[int]
-    data: list[dict[str, Any]]
+    data: Sequence[dict[str, Any]]
     splits: list[str]
     labels: list[str | None]
     results: list[list[dict]]
     confidences: list[float]
     annotators: list[int]
     annotations: list[list[dict] | None] | None = None  # None: no item has them (the version leaves them out)
+    # Data fields already as text, when the reader had them so (strings as they are, other values
+    # as compact JSON, None when missing; a list or an Arrow string array): what Parquet writes,
+    # without parsing each item's data.
+    fields: dict[str, Sequence[str | None]] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

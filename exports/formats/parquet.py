@@ -6,12 +6,13 @@ Columns: `id`, the job's data fields (text), what the kind of job answers (`labe
 Studio JSON, and the individual `annotations` when given. Each `ItemBatch` becomes one Arrow
 record batch, column by column, then is cut by split; each split's rows are written in row groups
 of ROW_GROUP rows (fewer only at the end, or when ROW_GROUP_BYTES of Arrow data come first), so
-memory stays bounded whatever the number of items, and the files do not depend on how the items
-were batched.
+memory stays bounded whatever the number of items. Pages follow the batches' bounds too (where a
+dictionary gives way to plain encoding, say), so the same items in the same batches give the same
+bytes: the build always cuts its batches every exports.rows.CHUNK items.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,12 @@ def arrow_schema(spec: FormatSpec) -> pa.Schema:
 
 def _text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else compact_json(value)
+
+
+def reads_data(spec: FormatSpec) -> bool:
+    """Whether the rows need each item's data beyond `spec.fields` (ItemBatch.fields can stand in
+    for the data otherwise): spans find their text in it, boxes their picture."""
+    return spec.kind in ("spans", "boxes")
 
 
 def _answer(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
@@ -105,10 +112,16 @@ def columns(batch: ItemBatch, spec: FormatSpec) -> dict[str, list[Any]]:
     """A batch of items as the columns of `arrow_schema(spec)`: the values of `row`, column by column."""
     annotations = (None if batch.annotations is None else
                    [_annotations(item) for item in batch.items()])
-    return {"id": batch.ids, **{name: [_text(values.get(name)) for values in batch.data] for name in spec.fields},
+    return {"id": batch.ids, **{name: _field(batch, name) for name in spec.fields},
             **_answer_columns(batch, spec), "confidence": [float(value) for value in batch.confidences],
             "annotators": batch.annotators, "result": shared_json(batch.results),
             "annotations": annotations if annotations is not None else [None] * len(batch)}
+
+
+def _field(batch: ItemBatch, name: str) -> Sequence[str | None]:
+    if batch.fields is not None and name in batch.fields:
+        return batch.fields[name]
+    return [_text(values.get(name)) for values in batch.data]
 
 
 def record_batch(batch: ItemBatch, spec: FormatSpec, schema: pa.Schema) -> pa.RecordBatch:

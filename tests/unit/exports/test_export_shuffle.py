@@ -1,0 +1,71 @@
+"""The shuffle outside the database (PostgreSQL's fast path) gives exactly the database's order, in
+whole chunks, with bounded spill files that are gone afterwards; the faster split assignment gives
+exactly the item-by-item one."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sqlalchemy import create_engine, literal_column, select
+
+from exports import shuffle
+from exports.splits import StratifiedSplitter, shuffle_key, shuffle_keys
+
+
+def tables_of(ids: list[int], size: int) -> list[pa.Table]:
+    """The ids in tables of `size` rows, each with a text column that must travel with its id."""
+    return [pa.table({"id": pa.array(ids[start:start + size], pa.int64()),
+                      "text": [f"第{number}条" for number in ids[start:start + size]]})
+            for start in range(0, len(ids), size)]
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**40 + 3])
+def test_shuffle_keys_are_the_database_keys(seed):
+    ids = [1, 2, 3, 1000, 65_537, 2**31 - 1]
+    engine = create_engine("sqlite://")
+    with engine.connect() as connection:
+        for task_id in ids:
+            expected = connection.scalar(select(shuffle_key(literal_column(str(task_id)), seed)))
+            assert int(shuffle_keys(np.array([task_id]), seed)[0]) == expected
+
+
+def test_rows_come_in_key_then_id_order_in_whole_chunks_and_leave_no_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(shuffle, "BUCKET_ROWS", 50)  # 2,000 rows: 64 buckets
+    monkeypatch.setattr(shuffle, "PENDING_ROWS", 300)  # several writes per bucket file
+    ids = list(range(1, 2001))
+    random.Random(5).shuffle(ids)
+    seed = 11
+    chunks = list(shuffle.shuffled(tables_of(ids, 170), len(ids), seed, tmp_path, 128))
+    order = [number for chunk in chunks for number in chunk.column("id").to_pylist()]
+    keys = shuffle_keys(np.array(ids), seed).tolist()
+    assert order == [number for _, number in sorted(zip(keys, ids))]
+    assert all(chunk.column("text").to_pylist() == [f"第{number}条" for number in chunk.column("id").to_pylist()]
+               for chunk in chunks)
+    assert [chunk.num_rows for chunk in chunks] == [128] * 15 + [2000 - 15 * 128]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_consumer_that_stops_early_leaves_no_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(shuffle, "BUCKET_ROWS", 10)
+    stream = shuffle.shuffled(tables_of(list(range(1, 301)), 40), 300, 3, tmp_path, 16)
+    next(stream)
+    assert list(tmp_path.iterdir())  # the buckets not yet read
+    stream.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_query_gives_no_chunks(tmp_path):
+    assert list(shuffle.shuffled([], 0, 1, tmp_path, 10)) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("ratios", [(0.8, 0.1, 0.1), (1 / 3, 1 / 3, 1 / 3), (0.7, 0.3, 0.0), (0.0, 0.0, 1.0)])
+def test_splits_of_a_batch_are_those_given_one_item_at_a_time(ratios):
+    rng = random.Random(str(ratios))
+    labels = [rng.choice(["生态环境", "交通运输", None, "市场监管"]) for _ in range(3000)]
+    one_by_one, in_batches = StratifiedSplitter(ratios, 9), StratifiedSplitter(ratios, 9)
+    expected = [one_by_one.assign(label) for label in labels]
+    assert [split for start in range(0, len(labels), 701)
+            for split in in_batches.assign_all(labels[start:start + 701])] == expected
