@@ -12,6 +12,7 @@ bytes: the build always cuts its batches every exports.rows.CHUNK items.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -46,6 +47,30 @@ def _answer_types(spec: FormatSpec) -> list[tuple[str, pa.DataType]]:
         return [("entities", pa.list_(_ENTITY)), ("tokens", pa.list_(pa.string())),
                 ("ner_tags", pa.list_(pa.string()))]
     return [("image_width", pa.int64()), ("image_height", pa.int64()), ("objects", pa.list_(_OBJECT))]
+
+
+# Every column a row may have besides the job's data fields (see `arrow_schema`).
+_OWN_COLUMNS = frozenset({"id", "label", "answer", "entities", "tokens", "ner_tags", "image_width", "image_height",
+                          "objects", "confidence", "annotators", "result", "annotations"})
+
+
+def parquet_preview(path: Path, limit: int) -> list[dict[str, Any]]:
+    """The first `limit` rows of a split as the catalog previews them: the data fields, the
+    label (or answer) and the consensus result."""
+    file = pq.ParquetFile(path)
+    fields = [name for name in file.schema_arrow.names if name not in _OWN_COLUMNS]
+    rows: list[dict[str, Any]] = []
+    for batch in file.iter_batches(batch_size=limit, columns=[*fields, *(
+            name for name in ("label", "answer", "result") if name in file.schema_arrow.names)]):
+        for row in batch.to_pylist()[:limit - len(rows)]:
+            result = row.get("result")
+            rows.append({"data": {name: row[name] for name in fields},
+                         "label": row.get("label", row.get("answer")),
+                         "result": json.loads(result) if result else None})
+        if len(rows) >= limit:
+            break
+    file.close()
+    return rows
 
 
 def arrow_schema(spec: FormatSpec) -> pa.Schema:

@@ -72,6 +72,21 @@ def test_a_version_holds_the_agreed_items_split_by_label_and_rebuilds_byte_for_b
     assert other_seed["sha256"] != first["sha256"]
 
 
+def test_a_version_has_the_formats_asked_for_and_previews_from_parquet_without_jsonl(manager, labeled):
+    project, truth = labeled
+    both = build(manager, project, formats=["jsonl", "parquet"], seed=7)
+    parquet_only = build(manager, project, formats=["parquet"], seed=7)
+    folders = {f["path"].split("/")[0] for f in parquet_only["files"] if "/" in f["path"]}
+    assert folders == {"parquet"} and "jsonl" in {f["path"].split("/")[0] for f in both["files"]}
+    # The same items in the same order and splits, whichever formats come with them.
+    assert {f["path"]: f["sha256"] for f in parquet_only["files"] if f["path"].startswith("parquet/")} == \
+        {f["path"]: f["sha256"] for f in both["files"] if f["path"].startswith("parquet/")}
+    from_jsonl = manager.get(f"/api/exports/{both['id']}/preview").json["items"]
+    from_parquet = manager.get(f"/api/exports/{parquet_only['id']}/preview").json["items"]
+    assert from_parquet == from_jsonl and len(from_parquet) > 0
+    assert all(item["label"] == truth[item["data"]["text"]] for item in from_parquet)
+
+
 def test_filters_annotations_and_the_card(manager, labeled):
     project, truth = labeled
     strict = build(manager, project, min_confidence=0.9, labels=[CHOICES[0], CHOICES[1]], include_annotations=True,
