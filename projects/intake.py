@@ -5,8 +5,8 @@ Public contract (other modules code against exactly these names):
 * `read_items(stream, filename, ...)` yields an `Item` per good row and a `RowError` per bad
   one, and keeps going; it holds one row at a time, so a file of millions of rows parses in
   flat memory.  Whole-file problems raise `IntakeError`.
-* `content_hash(data)` is the duplicate key; `projects.service` checks it within the file and
-  against earlier imports in one pass, and applies the manager's all-or-nothing choice.
+* `content_hash(data)` is the duplicate key (16 bytes); `projects.imports` checks it within the
+  file and against earlier imports in one pass, and applies the manager's all-or-nothing choice.
 
 Parsing per format lives in `projects.intake_formats`; this module adds the task-level rules:
 required fields, the gold answer, and the content hash.
@@ -33,6 +33,7 @@ _READERS: dict[str, Callable[[BinaryIO, str, str | None], Opened]] = {
 FORMATS: tuple[str, ...] = tuple(_READERS)  # ("csv", "tsv", "json", "jsonl", "xlsx", "urls")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
                ".xlsx": "xlsx", ".txt": "urls", ".zip": "zip"}  # zip: images, see projects.media
+HASH_BYTES = 16  # the length of a content hash (tasks.models.Task.content_hash)
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -48,7 +49,7 @@ class Item(NamedTuple):
     line: int
     data: dict[str, Any]
     gold: Any | None
-    content_hash: str
+    content_hash: bytes
     # The canonical JSON the hash was taken of; importers store it as is (no second encoding).
     canonical: str = ""
 
@@ -69,13 +70,14 @@ def _table_json(columns: Iterable[str]) -> Callable[[dict[str, Any]], str]:
     return lambda data: template % tuple([encode_basestring(data[name]) for name in names])
 
 
-def _digest(text: str) -> str:
+def _digest(text: str) -> bytes:
     # surrogatepass: a JSON "\\udc80" escape yields a lone surrogate; hash it rather than crash
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:HASH_BYTES]
 
 
-def content_hash(data: dict[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of `data` (sorted keys, UTF-8, compact separators)."""
+def content_hash(data: dict[str, Any]) -> bytes:
+    """The first HASH_BYTES bytes of the SHA-256 of the canonical JSON of `data` (sorted keys,
+    UTF-8, compact separators). 128 bits: a chance collision among a job's items is out of reach."""
     return _digest(canonical_json(data))
 
 
