@@ -144,18 +144,20 @@ class _Chunk:
     import holds in memory."""
 
     def __init__(self, batcher: Batcher) -> None:
-        self.group_of = batcher.group_of
+        self.group_of = batcher.group_of if batcher.field else None  # None: every item's group is None
         self.rows: dict[str, tuple[int, str, Any, str | None]] = {}  # hash -> (line, JSON, gold, group)
         self.repeats: list[int] = []  # lines whose content an earlier line of the chunk has
         self.size = 0
 
     def add(self, item: Item) -> None:
         self.size += 1
-        if item.content_hash in self.rows:
-            self.repeats.append(item.line)
+        line, data, gold, content, text = item
+        if content in self.rows:
+            self.repeats.append(line)
         else:  # gold items go in no batch, so their group is never asked for
-            self.rows[item.content_hash] = (item.line, item.json(), item.gold,
-                                            None if item.gold is not None else self.group_of(item.data))
+            group_of = self.group_of
+            self.rows[content] = (line, text or item.json(), gold,
+                                  None if group_of is None or gold is not None else group_of(data))
 
 
 class _Scan(NamedTuple):
