@@ -17,9 +17,10 @@ and runs every case in a fresh subprocess:
 Memory: "baseline" is VmRSS after imports and set-up, "peak" the high-water mark (VmHWM, the
 ru_maxrss figure) at the end, "growth" = peak - baseline; all from /proc/self/status. The
 database servers' own memory is not included. CPU: "cpu" is this process's user + system time
-in the timed part (all its threads); "db cpu" that of the PostgreSQL server processes serving
-the benchmark's database, read from /proc (so only for a server on this machine). On a shared
-machine the CPU figures move less than the wall-clock ones.
+in the timed part (all its threads); "db cpu" that of the PostgreSQL backends serving the
+benchmark's database (not the server's WAL writer, checkpointer or the kernel's I/O), read from
+/proc, so only for a server on this machine. On a shared machine the CPU figures move less than
+the wall-clock ones; when other work holds one of two cores, wall time nears cpu + db cpu.
 Targets (issue #3): platform-side ingest >= 50,000 rows/s; flat memory (growth at the largest size
 no more than at the smallest + 16 MiB).
 """
