@@ -219,7 +219,7 @@ def seed(url: str, count: int) -> None:
 
     from accounts.service import create_user
     from extensions import make_engine, utcnow
-    from projects.bulk import insert_tasks, to_json
+    from projects.bulk import insert_tasks, timestamp, to_json
     from projects.service import create_project
 
     engine, now = make_engine(url), utcnow()
@@ -227,9 +227,10 @@ def seed(url: str, count: int) -> None:
         user = create_user(session, "bench", "bench@bench.local", "bench-password", "manager")
         project = create_project(session, user, {"title": "市民来信分类 export bench", "overlap": 3, "template": {
             "type": "text_classification", "choices": list(LABELS)}})
+        stamp = timestamp(session, now)
         for chunk in chunks(make_items(count), 100_000):
-            insert_tasks(session, [(project.id, None, None, to_json(item.data), f"{item.id:064x}", False, None,
-                                    item.id, 3, 3, False, now) for item in chunk])
+            insert_tasks(session, [(project.id, None, None, to_json(item.data), item.id.to_bytes(16, "big"), False,
+                                    None, item.id, 3, 3, False, stamp) for item in chunk])
         dbapi = session.connection().connection.driver_connection
         with dbapi.cursor() as read, dbapi.cursor() as write:
             read.execute("SELECT id FROM task WHERE project_id = %s ORDER BY source_line", (project.id,))

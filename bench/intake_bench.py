@@ -2,6 +2,7 @@
 
 Run from the repository root:
     .venv/bin/python bench/intake_bench.py [--rows 100000 1000000] [--pg-url URL] [--ls-push ROWS]
+                                           [--cases CASE ...]
 
 Writes seeded CSVs (市民来信-style letters, ~1% quoted multi-line cells) to a temporary directory
 and runs every case in a fresh subprocess:
@@ -15,7 +16,11 @@ and runs every case in a fresh subprocess:
   pandas.read_csv    the whole file into a DataFrame, default options: the yardstick
 Memory: "baseline" is VmRSS after imports and set-up, "peak" the high-water mark (VmHWM, the
 ru_maxrss figure) at the end, "growth" = peak - baseline; all from /proc/self/status. The
-database servers' own memory is not included.
+database servers' own memory is not included. CPU: "cpu" is this process's user + system time
+in the timed part (all its threads); "db cpu" that of the PostgreSQL backends serving the
+benchmark's database (not the server's WAL writer, checkpointer or the kernel's I/O), read from
+/proc, so only for a server on this machine. On a shared machine the CPU figures move less than
+the wall-clock ones; when other work holds one of two cores, wall time nears cpu + db cpu.
 Targets (issue #3): platform-side ingest >= 50,000 rows/s; flat memory (growth at the largest size
 no more than at the smallest + 16 MiB).
 """
@@ -79,6 +84,33 @@ def _rss_kib(field: str) -> int:
     return int(line.split()[1])
 
 
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _server_cpu(database_url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL process serving `database_url`'s database (not
+    this query's own); {} for other databases, or a server whose /proc this machine lacks."""
+    if not database_url.startswith("postgresql"):
+        return {}
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    ticks, found = os.sysconf("SC_CLK_TCK"), {}
+    for pid in pids:
+        try:  # fields 14 and 15 (utime, stime) after the ")" that ends the command name
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
 def _platform(database_url: str, data_dir: Path):
     """An app on `database_url` with inline jobs, and a manager with a job; (app, user, project)."""
     import fakeredis
@@ -105,9 +137,10 @@ def _ingest(path: Path, database_url: str) -> int:
     from extensions import db
     from projects import imports
 
-    global _START, _BASELINE
+    global _START, _BASELINE, _CPU, _SERVER
     _app, user, project = _platform(database_url, path.parent / f"data-{time.monotonic_ns()}")
-    _BASELINE, _START = _rss_kib("VmRSS"), time.perf_counter()  # time the import, not the set-up
+    _SERVER, _CPU = _server_cpu(database_url), _cpu_seconds()  # time the import, not the set-up
+    _BASELINE, _START = _rss_kib("VmRSS"), time.perf_counter()
     with path.open("rb") as stream:
         upload, _job = imports.receive(db.session, user, project, stream, path.name)
     db.session.refresh(upload)
@@ -124,8 +157,8 @@ def _push(path: Path, database_url: str, rows: int) -> int:
     head.write_text("".join(path.read_text(encoding="utf-8").splitlines(keepends=True)[:rows + 1]),
                     encoding="utf-8")  # a few multi-line cells may shorten it a little
     _ingest(head, database_url)
-    global _START, _BASELINE
-    _BASELINE, _START = _rss_kib("VmRSS"), time.perf_counter()
+    global _START, _BASELINE, _CPU
+    _CPU, _BASELINE, _START = _cpu_seconds(), _rss_kib("VmRSS"), time.perf_counter()
     return publish_to_label_studio(1)
 
 
@@ -138,20 +171,24 @@ def worker(case: str, path: Path, database_url: str) -> None:
     import app  # noqa: F401
     from projects import intake
 
-    global _START, _BASELINE
-    _BASELINE, _START = _rss_kib("VmRSS"), time.perf_counter()
+    global _START, _BASELINE, _CPU
+    _CPU, _BASELINE, _START = _cpu_seconds(), _rss_kib("VmRSS"), time.perf_counter()
     if case.startswith("ingest:"):
         rows = _ingest(path, database_url)
     elif case.startswith("push:"):
         rows = _push(path, database_url, int(os.environ["BENCH_PUSH_ROWS"]))
     else:
         rows = _parse(case, path, pandas, intake)
-    seconds = time.perf_counter() - _START
+    seconds, cpu = time.perf_counter() - _START, _cpu_seconds() - _CPU
     peak = _rss_kib("VmHWM")
-    print(json.dumps({"rows": rows, "seconds": seconds, "baseline_kib": _BASELINE, "peak_kib": peak}))
+    server = _server_cpu(database_url) if _SERVER is not None else {}
+    server_cpu = sum(t - _SERVER.get(pid, 0.0) for pid, t in server.items()) if server else None
+    print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu, "server_cpu": server_cpu,
+                      "baseline_kib": _BASELINE, "peak_kib": peak}))
 
 
-_START, _BASELINE = 0.0, 0  # set where the timed part begins
+# set where the timed part begins (_SERVER: the database server's CPU then, for ingest cases)
+_START, _BASELINE, _CPU, _SERVER = 0.0, 0, 0.0, None
 
 
 def measure(case: str, path: Path, database_url: str = "", env: dict[str, str] | None = None) -> dict[str, float]:
@@ -165,9 +202,10 @@ def measure(case: str, path: Path, database_url: str = "", env: dict[str, str] |
 def report(size: int, case: str, figures: dict[str, float]) -> None:
     rate = figures["rows"] / figures["seconds"]
     growth = figures["peak_kib"] - figures["baseline_kib"]
+    server = "-" if figures.get("server_cpu") is None else f"{figures['server_cpu']:.2f}s"
     print(f"{size:>9,} {case:<18} {int(figures['rows']):>9,} {figures['seconds']:>8.2f}s "
-          f"{rate:>11,.0f} {figures['baseline_kib'] / 1024:>9.0f} {figures['peak_kib'] / 1024:>9.0f} "
-          f"{growth / 1024:>9.1f}")
+          f"{rate:>11,.0f} {figures['cpu']:>7.2f}s {server:>8} {figures['baseline_kib'] / 1024:>9.0f} "
+          f"{figures['peak_kib'] / 1024:>9.0f} {growth / 1024:>9.1f}")
 
 
 def verdict(results: dict[tuple[int, str], dict[str, float]], sizes: list[int]) -> None:
@@ -210,6 +248,8 @@ def main() -> None:
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1/postgres",
                         help="a PostgreSQL server to create the benchmark database on ('' to skip)")
     parser.add_argument("--ls-push", type=int, default=20_000, help="rows to publish to Label Studio (0: skip)")
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES),
+                        help="run only these cases (default: all)")
     parser.add_argument("--worker", nargs=3, metavar=("CASE", "PATH", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -217,13 +257,13 @@ def main() -> None:
         return
     sys.path.insert(0, str(ROOT))
     results: dict[tuple[int, str], dict[str, float]] = {}
-    print(f"{'file rows':>9} {'case':<18} {'rows':>9} {'time':>9} {'rows/s':>11} "
+    print(f"{'file rows':>9} {'case':<18} {'rows':>9} {'time':>9} {'rows/s':>11} {'cpu':>8} {'db cpu':>8} "
           f"{'base MiB':>9} {'peak MiB':>9} {'grow MiB':>9}")
     with tempfile.TemporaryDirectory(prefix="intake-bench-") as directory:
         for size in args.rows:
             path = Path(directory) / f"letters_{size}.csv"
             write_csv(path, size)
-            for case in CASES:
+            for case in [c for c in CASES if c in args.cases]:
                 if case == "ingest:postgresql" and not args.pg_url:
                     continue
                 url = {"ingest:sqlite": f"sqlite:///{directory}/ingest_{size}.db",

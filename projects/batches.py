@@ -25,8 +25,12 @@ class Batcher:
     def __init__(self, session: Session, project: Project) -> None:
         self.session, self.project_id = session, project.id
         self.size, self.field = project.batch_size, project.batch_group_field
-        rows = session.execute(select(Batch.id, Batch.number, Batch.group_value, Batch.size)
-                               .where(Batch.project_id == project.id).order_by(Batch.number)).all()
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the job's batches as committed (again, after a rollback)."""
+        rows = self.session.execute(select(Batch.id, Batch.number, Batch.group_value, Batch.size)
+                                    .where(Batch.project_id == self.project_id).order_by(Batch.number)).all()
         self.next_number = (rows[-1].number if rows else 0) + 1
         self.open: dict[str | None, int] = {r.group_value: r.id for r in rows}  # last batch per group
         self.sizes: dict[int, int] = {r.id: r.size for r in rows}

@@ -10,8 +10,10 @@ once they are in Label Studio, and publishing follows the finished import. Dupli
 content hash) are detected within the file and against everything the job already holds.
 
 Speed: a chunk keeps compact row tuples, not parsed items; batches are placed a run at a time;
-the job's known hashes are probed per chunk through the unique index; and into PostgreSQL the
-next chunk is parsed in a helper thread while the server inserts the current one.
+a chunk is inserted on the bet that the job holds none of its content, and only when the unique
+index says otherwise is it rolled back, its known hashes probed and the rest inserted (later
+chunks probe first until one holds nothing known); and into PostgreSQL the next chunk is parsed
+in a helper thread while the server inserts the current one.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from errors import Conflict, InvalidInput
 from extensions import db, one_at_a_time, utcnow
 from projects import label_config
 from projects.batches import Batcher, recount_batches
-from projects.bulk import insert_tasks, known_hashes, to_json
+from projects.bulk import KnownContent, insert_tasks, known_hashes, timestamp, to_json
 from projects.intake import IntakeError, Item, RowError, detect_format, read_items
 from projects.media import MediaStore, read_zip
 from projects.models import Project, ProjectStatus, Upload, UploadPhase
@@ -142,18 +144,20 @@ class _Chunk:
     import holds in memory."""
 
     def __init__(self, batcher: Batcher) -> None:
-        self.group_of = batcher.group_of
+        self.group_of = batcher.group_of if batcher.field else None  # None: every item's group is None
         self.rows: dict[str, tuple[int, str, Any, str | None]] = {}  # hash -> (line, JSON, gold, group)
         self.repeats: list[int] = []  # lines whose content an earlier line of the chunk has
         self.size = 0
 
     def add(self, item: Item) -> None:
         self.size += 1
-        if item.content_hash in self.rows:
-            self.repeats.append(item.line)
+        line, data, gold, content, text = item
+        if content in self.rows:
+            self.repeats.append(line)
         else:  # gold items go in no batch, so their group is never asked for
-            self.rows[item.content_hash] = (item.line, item.json(), item.gold,
-                                            None if item.gold is not None else self.group_of(item.data))
+            group_of = self.group_of
+            self.rows[content] = (line, text or item.json(), gold,
+                                  None if group_of is None or gold is not None else group_of(data))
 
 
 class _Scan(NamedTuple):
@@ -238,19 +242,17 @@ def _import(session: Session, upload: Upload, project: Project, config: label_co
                   upload.error_count, upload.skip_bad_rows)
     if session.get_bind().dialect.name in READ_AHEAD_DIALECTS:
         scans = _read_ahead(scans)
+    probe = False  # whether to ask for known content before inserting, see _commit_chunk
     with closing(scans):  # also on a failure: stops the read-ahead thread at once
         for scan in scans:
-            upload.errors, upload.error_count = scan.errors, scan.error_count
-            if not scan.finished:
-                _commit_chunk(session, upload, batcher, scan.chunk, scan.through)
-                continue
-            upload.rows_total = scan.through
-            if scan.error_count and not upload.skip_bad_rows:
+            if scan.finished and scan.error_count and not upload.skip_bad_rows:
+                upload.rows_total = scan.through
                 _reject(session, upload, scan.errors, scan.error_count)
                 return
-            _commit_chunk(session, upload, batcher, scan.chunk, scan.through)
-            upload.phase = UploadPhase.DONE
-            session.commit()
+            probe = _commit_chunk(session, upload, batcher, scan, probe)
+            if scan.finished:
+                upload.phase = UploadPhase.DONE
+                session.commit()
 
 
 def _reject(session: Session, upload: Upload, errors: list[str], count: int) -> None:
@@ -262,18 +264,37 @@ def _reject(session: Session, upload: Upload, errors: list[str], count: int) -> 
     session.commit()
 
 
-def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, chunk: _Chunk, through: int) -> None:
+def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, scan: _Scan, probe: bool) -> bool:
     """Insert the chunk's rows that the job does not hold yet, and commit them together with
-    `rows_committed`: the point an interrupted import resumes from."""
-    known = known_hashes(session, upload.project_id, list(chunk.rows))
+    `rows_committed`: the point an interrupted import resumes from. Unless `probe`, first bet
+    that the job holds none of them; on losing, roll back and probe. Returns whether the chunk
+    held known content (so the next one probes first)."""
+    if not probe:
+        try:
+            _store(session, upload, batcher, scan, set())
+            return False
+        except KnownContent:
+            session.rollback()  # the chunk's batches and tasks; the scan's figures are re-applied
+            batcher.reload()
+    known = known_hashes(session, upload.project_id, list(scan.chunk.rows))
+    _store(session, upload, batcher, scan, known)
+    return bool(known)
+
+
+def _store(session: Session, upload: Upload, batcher: Batcher, scan: _Scan, known: set[bytes]) -> None:
+    """Insert and commit the chunk's rows but those with `known` content; see _commit_chunk."""
+    chunk, through = scan.chunk, scan.through
+    upload.errors, upload.error_count = scan.errors, scan.error_count
+    if scan.finished:
+        upload.rows_total = through
     new = [(h, row) for h, row in chunk.rows.items() if h not in known]
     repeats = chunk.repeats + [line for h, (line, *_) in chunk.rows.items() if h in known]
     batch_ids = iter(batcher.place([group for _, (_, _, gold, group) in new if gold is None]))
-    now, project_id, upload_id = str(utcnow()), upload.project_id, upload.id  # formatted once
-    insert_tasks(session, [
+    now, project_id, upload_id = timestamp(session, utcnow()), upload.project_id, upload.id  # made once
+    insert_tasks(session, (
         (project_id, None if gold is not None else next(batch_ids), upload_id, text, h, gold is not None,
          None if gold is None else to_json(gold), line, 0, 0, True, now)  # in bulk.COLUMNS' order
-        for h, (line, text, gold, _) in new])
+        for h, (line, text, gold, _) in new))
     upload.created += len(new)
     upload.duplicates += len(repeats)
     room = MAX_LISTED - len(upload.duplicate_rows)

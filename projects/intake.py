@@ -5,8 +5,8 @@ Public contract (other modules code against exactly these names):
 * `read_items(stream, filename, ...)` yields an `Item` per good row and a `RowError` per bad
   one, and keeps going; it holds one row at a time, so a file of millions of rows parses in
   flat memory.  Whole-file problems raise `IntakeError`.
-* `content_hash(data)` is the duplicate key; `projects.service` checks it within the file and
-  against earlier imports in one pass, and applies the manager's all-or-nothing choice.
+* `content_hash(data)` is the duplicate key (16 bytes); `projects.imports` checks it within the
+  file and against earlier imports in one pass, and applies the manager's all-or-nothing choice.
 
 Parsing per format lives in `projects.intake_formats`; this module adds the task-level rules:
 required fields, the gold answer, and the content hash.
@@ -18,6 +18,7 @@ import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator
 from json.encoder import encode_basestring
+from operator import itemgetter
 from typing import Any, BinaryIO, NamedTuple
 
 from projects.intake_formats import (IntakeError, Opened, Record, RowError, read_csv, read_json,
@@ -33,6 +34,7 @@ _READERS: dict[str, Callable[[BinaryIO, str, str | None], Opened]] = {
 FORMATS: tuple[str, ...] = tuple(_READERS)  # ("csv", "tsv", "json", "jsonl", "xlsx", "urls")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
                ".xlsx": "xlsx", ".txt": "urls", ".zip": "zip"}  # zip: images, see projects.media
+HASH_BYTES = 16  # the length of a content hash (tasks.models.Task.content_hash)
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -48,7 +50,7 @@ class Item(NamedTuple):
     line: int
     data: dict[str, Any]
     gold: Any | None
-    content_hash: str
+    content_hash: bytes
     # The canonical JSON the hash was taken of; importers store it as is (no second encoding).
     canonical: str = ""
 
@@ -66,16 +68,20 @@ def _table_json(columns: Iterable[str]) -> Callable[[dict[str, Any]], str]:
     (the encoder's own string escaping), with the sorted keys encoded once per file."""
     names = tuple(sorted(columns))
     template = "{" + ",".join(encode_basestring(name).replace("%", "%%") + ":%s" for name in names) + "}"
-    return lambda data: template % tuple([encode_basestring(data[name]) for name in names])
+    if len(names) < 2:  # itemgetter needs a name, and gives a bare value for just one
+        return lambda data: template % tuple(encode_basestring(data[name]) for name in names)
+    values = itemgetter(*names)
+    return lambda data: template % tuple(map(encode_basestring, values(data)))
 
 
-def _digest(text: str) -> str:
+def _digest(text: str) -> bytes:
     # surrogatepass: a JSON "\\udc80" escape yields a lone surrogate; hash it rather than crash
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:HASH_BYTES]
 
 
-def content_hash(data: dict[str, Any]) -> str:
-    """sha256 hex of the canonical JSON of `data` (sorted keys, UTF-8, compact separators)."""
+def content_hash(data: dict[str, Any]) -> bytes:
+    """The first HASH_BYTES bytes of the SHA-256 of the canonical JSON of `data` (sorted keys,
+    UTF-8, compact separators). 128 bits: a chance collision among a job's items is out of reach."""
     return _digest(canonical_json(data))
 
 
@@ -109,8 +115,10 @@ def _is_blank(value: Any) -> bool:
 
 def _items(records: Iterator[Record | RowError], file: str, required: tuple[str, ...],
            gold_field: str | None, encode: Callable[[dict[str, Any]], str]) -> Iterator[Item | RowError]:
+    # why the local names and tuple.__new__: this loop runs once per row of files of millions
+    new, sha256, size = tuple.__new__, hashlib.sha256, HASH_BYTES
     for record in records:
-        if isinstance(record, RowError):
+        if record.__class__ is RowError:
             yield record
             continue
         line, data = record
@@ -119,9 +127,13 @@ def _items(records: Iterator[Record | RowError], file: str, required: tuple[str,
             yield from (RowError(file, line, name, f"missing required field '{name}'")
                         for name in required if _is_blank(data.get(name)))
             continue
-        gold = data.pop(gold_field, None) if gold_field else None
+        gold = None
+        if gold_field:
+            gold = data.pop(gold_field, None)
+            gold = None if _is_blank(gold) else gold
         text = encode(data)
-        yield Item(line, data, None if _is_blank(gold) else gold, _digest(text), text)
+        # = _digest(text) and Item(...), without two Python-level calls per row
+        yield new(Item, (line, data, gold, sha256(text.encode("utf-8", "surrogatepass")).digest()[:size], text))
 
 
 def read_items(stream: BinaryIO, filename: str, *, format: str | None = None,

@@ -307,6 +307,7 @@ def _csv_header(reader: Any, file: str, codec: str) -> tuple[str, ...]:
 
 def _csv_records(reader: Any, header: tuple[str, ...], file: str,
                  codec: str) -> Iterator[Record | RowError]:
+    width, undecodable = len(header), _UNDECODABLE.search
     start = reader.line_num + 1  # first physical line of the next record
     while True:
         try:
@@ -319,10 +320,14 @@ def _csv_records(reader: Any, header: tuple[str, ...], file: str,
         else:
             if reader.line_num != start:  # only a record spanning lines can hold line breaks
                 cells = [cell.replace("\r\n", "\n") for cell in cells]
-            result = _undecodable_error(file, start, cells, header, codec) \
-                or _table_record(cells, header, file, start)
-            if result is not None:
-                yield result
+            if undecodable("".join(cells)):
+                yield _undecodable_error(file, start, cells, header, codec)  # type: ignore[misc]
+            elif len(cells) == width and any(cells):  # the usual row, as _table_record takes it
+                yield start, dict(zip(header, cells))
+            else:
+                result = _table_record(cells, header, file, start)
+                if result is not None:
+                    yield result
         start = reader.line_num + 1
 
 

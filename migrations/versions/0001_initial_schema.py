@@ -349,7 +349,7 @@ def upgrade() -> None:
     sa.Column('batch_id', sa.Integer(), nullable=True),
     sa.Column('upload_id', sa.Integer(), nullable=True),
     sa.Column('data', sa.JSON(), nullable=False),
-    sa.Column('content_hash', sa.String(length=64), nullable=False),
+    sa.Column('content_hash', sa.LargeBinary(length=16), nullable=False),
     sa.Column('is_gold', sa.Boolean(), nullable=False),
     sa.Column('gold_answer', sa.JSON(), nullable=True),
     sa.Column('source_line', sa.Integer(), nullable=True),
@@ -359,14 +359,13 @@ def upgrade() -> None:
     sa.Column('is_open', sa.Boolean(), nullable=False),
     sa.Column('ls_task_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['batch_id'], ['batch.id'], name=op.f('fk_task_batch_id_batch'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['project_id'], ['project.id'], name=op.f('fk_task_project_id_project'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task')),
     sa.UniqueConstraint('project_id', 'content_hash', name=op.f('uq_task_project_id_content_hash'))
     )
     with op.batch_alter_table('task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_task_batch_id'), ['batch_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_task_ls_task_id'), ['ls_task_id'], unique=False)
+        batch_op.create_index('ix_task_ls_task_id', ['ls_task_id'], unique=False, postgresql_where=sa.text('ls_task_id IS NOT NULL'), sqlite_where=sa.text('ls_task_id IS NOT NULL'))
         batch_op.create_index('ix_task_open', ['project_id', 'id'], unique=False, postgresql_where=sa.text('is_open'), sqlite_where=sa.text('is_open'))
 
     op.create_table('annotation',
@@ -546,7 +545,7 @@ def downgrade() -> None:
     op.drop_table('annotation')
     with op.batch_alter_table('task', schema=None) as batch_op:
         batch_op.drop_index('ix_task_open', postgresql_where=sa.text('is_open'), sqlite_where=sa.text('is_open'))
-        batch_op.drop_index(batch_op.f('ix_task_ls_task_id'))
+        batch_op.drop_index('ix_task_ls_task_id', postgresql_where=sa.text('ls_task_id IS NOT NULL'), sqlite_where=sa.text('ls_task_id IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_task_batch_id'))
 
     op.drop_table('task')
