@@ -32,7 +32,8 @@ class Client:
         self._writer: asyncio.StreamWriter | None = None
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """Send one request (`body` as JSON), return the status and the decoded JSON reply (None if empty)."""
+        """Send one request (`body` as JSON), return the status and the decoded JSON reply (None if
+        empty, the text if not JSON)."""
         payload = b"" if body is None else json.dumps(body, ensure_ascii=False).encode()
         head = f"{method} {path} HTTP/1.1\r\n{self._head}"
         if body is not None:
@@ -72,7 +73,10 @@ class Client:
             data = await self._reader.readexactly(int(fields.get("content-length", "0")))
         if fields.get("connection", "").lower() == "close":
             await self.close()
-        return int(parts[1]), json.loads(data) if data else None
+        try:
+            return int(parts[1]), json.loads(data) if data else None
+        except ValueError:  # an error page, say: the caller judges by the status
+            return int(parts[1]), data.decode("utf-8", "replace")
 
     async def close(self) -> None:
         if self._writer is not None:
