@@ -11,7 +11,9 @@ Expired leases are swept (at most every few seconds, under a Redis lock) and the
 The hot statements are built once, their values bound at execution (`USER`, `PROJECT`, ...):
 building one and computing its cache key costs SQLAlchemy more CPU than running it. They run on
 the session's connection (`session.connection().execute`): they read and write columns, and
-the ORM's per-execution work was half of what a request cost the web app.
+the ORM's per-execution work was half of what a request cost the web app. On PostgreSQL a slot
+and its lease are taken in one statement (a data-modifying CTE of the same two statements), as
+a submit's claim and count are in `tasks.service`: 8.7 statements a cycle instead of 10.7.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import current_app
-from sqlalchemy import DateTime, Integer, Select, Update, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import DateTime, Insert, Integer, Select, Update, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -194,18 +196,48 @@ def _capped(session: Session, done: int, job: Candidate) -> bool:
     return bool(caps) and done >= min(caps)
 
 
-_LEASE = (insert(Assignment).values(task_id=TASK, annotator_id=USER, project_id=PROJECT, status=AssignmentStatus.LEASED,
-                                    leased_at=NOW, expires_at=bindparam("expires_at", type_=DateTime))
+EXPIRES = bindparam("expires_at", type_=DateTime)
+_LEASED = bindparam("leased", AssignmentStatus.LEASED, type_=Assignment.status.type)
+_LEASE = (insert(Assignment).values(task_id=TASK, annotator_id=USER, project_id=PROJECT, status=_LEASED,
+                                    leased_at=NOW, expires_at=EXPIRES)
           .returning(Assignment.id))
 
 
-def _lease(session: Session, user: User, task: Candidate) -> Lease | None:
+@functools.cache
+def _slot_and_lease_statement() -> Insert:
+    """PostgreSQL: `take_slot` and the lease's INSERT in one round trip (a data-modifying CTE):
+    no row when the slot went meanwhile, and a unique violation, undoing both, when the person
+    asked twice at once. The same statements as on SQLite, which has no such CTEs. It takes no
+    `project_id` parameter: SQLAlchemy would turn a parameter named like a column of the task
+    table, which the CTE updates, into one more SET of that column."""
+    slot = _take_slot_statement(False).returning(Task.id, Task.project_id).cte("slot")
+    return (insert(Assignment)
+            .from_select(["task_id", "annotator_id", "project_id", "status", "leased_at", "expires_at"],
+                         select(slot.c.id, USER, slot.c.project_id, _LEASED, NOW, EXPIRES))
+            .returning(Assignment.id))
+
+
+def _lease(session: Session, user: User, task: Candidate, *, takes_slot: bool) -> Lease | None:
+    """Lease `task` to `user`, taking one of its slots if `takes_slot` (gold tasks have none);
+    None, rolled back, when the slot went meanwhile or the person asked twice at once."""
     now = utcnow()
     expires_at = now + timedelta(seconds=task.lease_seconds)
+    values = {"task_id": task.id, "user_id": user.id, "now": now, "expires_at": expires_at}
+    connection = session.connection()
+    together = takes_slot and connection.dialect.name == "postgresql"
+    if together:
+        statement, values["overlap"] = _slot_and_lease_statement(), task.overlap
+    else:
+        statement, values["project_id"] = _LEASE, task.project_id
+        if takes_slot and not take_slot(session, task.id, task.overlap):
+            session.rollback()  # someone took the last slot between our read and write
+            return None
     try:
-        lease_id = session.connection().execute(_LEASE, {"task_id": task.id, "user_id": user.id, "project_id": task.project_id,
-                                            "now": now, "expires_at": expires_at}).scalar_one()
+        lease_id = connection.execute(statement, values).scalar()
     except IntegrityError:  # the same person asked twice at once: keep one lease
+        session.rollback()
+        return None
+    if lease_id is None:  # (PostgreSQL) the slot went between our read and write
         session.rollback()
         return None
     return Lease(lease_id, AssignmentStatus.LEASED, expires_at)
@@ -250,12 +282,9 @@ def lease_next(session: Session, user: User, project_id: int | None = None) -> t
             gold = _candidate(session, user, task.project_id, eligible, gold=True)
             if gold is not None:
                 session.rollback()  # release the row lock on the regular candidate
-                lease = _lease(session, user, gold)
+                lease = _lease(session, user, gold, takes_slot=False)
                 return None if lease is None else (lease, gold)
-        if not take_slot(session, task.id, task.overlap):
-            session.rollback()  # someone took the last slot between our read and write
-            continue
-        lease = _lease(session, user, task)
+        lease = _lease(session, user, task, takes_slot=True)
         if lease is not None:
             return lease, task
     return None

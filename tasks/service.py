@@ -7,10 +7,11 @@ after the lease expired is accepted if a slot is still free, and otherwise kept 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Integer, bindparam, insert, select, update
+from sqlalchemy import JSON, Integer, Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,9 +49,21 @@ _CLAIM_HELD = (update(Assignment).where(Assignment.id == _LEASE, Assignment.stat
                .values(_SUBMITTED).execution_options(synchronize_session=False))
 _CLAIM_ANY = update(Assignment).where(Assignment.id == _LEASE).values(_SUBMITTED) \
     .execution_options(synchronize_session=False)
-_COUNT_ACCEPTED = (update(Task).where(Task.id == TASK).values(annotation_count=Task.annotation_count + 1)
-                   .returning(Task.annotation_count, Task.extra_overlap)
-                   .execution_options(synchronize_session=False))
+_COUNT = (update(Task).values(annotation_count=Task.annotation_count + 1)
+          .returning(Task.annotation_count, Task.extra_overlap).execution_options(synchronize_session=False))
+_COUNT_ACCEPTED = _COUNT.where(Task.id == TASK)
+
+
+@functools.cache
+def _claim_held_and_count_statement() -> Update:
+    """PostgreSQL: `_CLAIM_HELD` then `_COUNT_ACCEPTED` in one round trip (a data-modifying CTE);
+    no row when the lease is no longer held. The same statements as on SQLite, which has no such
+    CTEs. Its only parameters are `lease_id` and `now`: SQLAlchemy would turn a parameter named
+    like a column of a table a CTE updates (`task_id`) into one more SET of that column."""
+    claimed = _CLAIM_HELD.returning(Assignment.task_id).cte("claimed")
+    return _COUNT.where(Task.id == claimed.c.task_id)
+
+
 _ANNOTATION = (insert(Annotation).values(
     task_id=TASK, annotator_id=USER, result=bindparam("result", type_=JSON), status=bindparam("status"),
     label=bindparam("label"), gold_correct=bindparam("gold_correct"), lead_time=bindparam("lead_time"),
@@ -81,17 +94,24 @@ def claim_lease(session: Session, *, task_id: int, is_gold: bool, overlap: int, 
         raise Conflict(f"you have already annotated task {task_id}")
     if lease_status == AssignmentStatus.SKIPPED:
         raise Conflict(f"you skipped task {task_id}; it is no longer yours")
-    claim = {"lease_id": lease_id, "now": utcnow()}
-    held = session.connection().execute(_CLAIM_HELD, claim).rowcount == 1
-    if held or is_gold:  # the slot is ours (gold tasks have no slots): count it
-        if not held:
-            session.connection().execute(_CLAIM_ANY, claim)
-        # The count as it is once ours is in (the row lock orders concurrent submits), so of
-        # the last two submits at once exactly the later sees its task complete.
-        count, needed = session.connection().execute(_COUNT_ACCEPTED, {"task_id": task_id}).one()
+    connection = session.connection()
+    claim, task = {"lease_id": lease_id, "now": utcnow()}, {"task_id": task_id}
+    # The count as it is once ours is in (the row lock orders concurrent submits), so of the
+    # last two submits at once exactly the later sees its task complete.
+    if connection.dialect.name == "postgresql":  # claim and count in one round trip
+        counted = connection.execute(_claim_held_and_count_statement(), claim).first()
+    elif connection.execute(_CLAIM_HELD, claim).rowcount == 1:
+        counted = connection.execute(_COUNT_ACCEPTED, task).one()
+    else:
+        counted = None
+    if counted is None and is_gold:  # gold tasks have no slots: an expired lease still counts
+        connection.execute(_CLAIM_ANY, claim)
+        counted = connection.execute(_COUNT_ACCEPTED, task).one()
+    if counted is not None:  # the slot is ours
+        count, needed = counted
         return Claim(AnnotationStatus.ACCEPTED, not is_gold and count >= overlap + needed)
     # The lease expired and its slot was freed: take a free slot again if there is one.
-    session.connection().execute(_CLAIM_ANY, claim)
+    connection.execute(_CLAIM_ANY, claim)
     if take_slot(session, task_id, overlap, accepted=True):
         return Claim(AnnotationStatus.ACCEPTED, True)
     return Claim(AnnotationStatus.EXTRA, False)
