@@ -1,35 +1,34 @@
 """Reading a version's rows in shuffle order, as columns: through SQLAlchemy on any database, and by
-COPY on PostgreSQL, where reading the rows took most of a build.
+binary COPY into Arrow on PostgreSQL, where reading the rows took most of a build.
 
 The portable path runs the query with ORDER BY the shuffle key and splits the rows into columns.
 On PostgreSQL that made psycopg build a Python tuple of each row (~6.7 s of CPU per million) and
 the server sort every wide row on disk before the first came out (~4 of its query's 5.7 s). The
-fast path copies the unordered query out as CSV (`COPY ... TO STDOUT`, read with libpq's calls:
-one whole row per read), parses blocks of rows in C with pyarrow, and puts them in shuffle order
-itself (`exports.shuffle`). Task data stays JSON text until a writer asks for it (`LazyJson`); a
-Parquet-only build instead reads the exported fields out of PostgreSQL as JSON values and unquotes
-their strings in bulk. Both paths give the same chunks, row for row, so the same files. A 1M-item
-Parquet build (bench/export_bench.py, medians of 3 in two before/after pairs): 15.6 -> 9.0 and
-16.7 -> 12.3 s of the build's CPU, 3.8 -> 2.5 and 4.0 -> 3.8 s of PostgreSQL's.
+fast path runs the unordered query through the ADBC PostgreSQL driver, which reads a binary COPY
+into Arrow in C++ (the earlier CSV COPY still cost 2-3 us of Python per row, one libpq read
+each), on a second connection inside this transaction's snapshot (`pg_export_snapshot`), in a
+thread of its own, and puts the rows in shuffle order itself (`exports.shuffle`). A transaction
+that has written rows takes the portable path: no other connection sees them. Task data stays
+JSON text until a writer asks for it (`LazyJson`); a Parquet-only build instead reads the
+exported fields out of PostgreSQL as JSON values and unquotes their strings in bulk. Both paths
+give the same chunks, row for row, so the same files.
 """
 from __future__ import annotations
 
 import json
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from select import select as wait_readable_any
+from queue import Empty, Queue
 from typing import Any
 
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-from psycopg import pq
-from pyarrow import csv
-from sqlalchemy import Float, Integer, Select, Text, case, cast, func, select
+from sqlalchemy import Float, Integer, Select, Text, case, cast, func
 from sqlalchemy.engine import Connection
 
 from exports.formats.outputs import compact_json
@@ -37,7 +36,6 @@ from exports.shuffle import shuffled
 from exports.splits import shuffle_key
 
 CHUNK = 10_000  # rows per chunk, and so per ItemBatch
-BLOCK_BYTES = 4 << 20  # CSV bytes parsed at a time
 REPEATED = ("label", "result", "method")  # columns of a few distinct texts
 
 
@@ -82,8 +80,9 @@ def read_rows(connection: Connection, query: Select, data: Any, seed: int, spill
     """The rows of `query` (its columns: id, data and result as JSON text, label, confidence,
     votes, method) in shuffle order; `data` is the task data's JSON column, `spill` a folder for
     scratch files; `fields`: data fields wanted as text beside the data (only PostgreSQL reads them)."""
-    if connection.dialect.name == "postgresql":
-        return _copied(connection, query, data, seed, spill, fields)
+    copied = _copied(connection, query, data, seed, spill, fields) if connection.dialect.name == "postgresql" else None
+    if copied is not None:
+        return copied
     return _fetched(connection, query.order_by(shuffle_key(query.selected_columns.id, seed), query.selected_columns.id))
 
 
@@ -101,12 +100,21 @@ def _fetched(connection: Connection, query: Select) -> Iterator[RowChunk]:
 
 
 def _copied(connection: Connection, query: Select, data: Any, seed: int, spill: Path,
-            fields: tuple[str, ...] | None) -> Iterator[RowChunk]:
-    count = connection.scalar(select(func.count()).select_from(query.subquery()))  # sizes the buckets
+            fields: tuple[str, ...] | None) -> Iterator[RowChunk] | None:
+    """The rows by binary COPY into Arrow, on another connection that sees exactly what this one
+    sees (this transaction's snapshot, imported); None when it cannot (this transaction wrote rows,
+    which no other connection sees)."""
+    if connection.exec_driver_sql("SELECT pg_current_xact_id_if_assigned()").scalar() is not None:
+        return None
     if fields:
         query = _with_fields(query, data, fields)
+    return _shuffled_chunks(connection, query, seed, spill, fields)
+
+
+def _shuffled_chunks(connection: Connection, query: Select, seed: int, spill: Path,
+                     fields: tuple[str, ...] | None) -> Iterator[RowChunk]:
     with tempfile.TemporaryDirectory(prefix=".rows-", dir=spill) as folder:
-        for table in shuffled(_copy(connection, query), count, seed, Path(folder), CHUNK):
+        for table in shuffled(_copy(connection, query), seed, Path(folder), CHUNK):
             yield _chunk(table, fields)
 
 
@@ -159,66 +167,67 @@ def _field_texts(values: pa.ChunkedArray, data: LazyJson, name: str) -> pa.Array
 
 
 def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
-    """The rows of `query`, unordered, as Arrow tables of about BLOCK_BYTES of CSV each."""
+    """The rows of `query`, unordered, as Arrow tables of the types `_arrow_type` gives, read by the
+    ADBC PostgreSQL driver (binary COPY decoded in C++, no Python per row) on a connection of its
+    own inside this transaction's snapshot. Batches are read in a thread of their own (the driver
+    lets go of the GIL meanwhile), so the server, the driver and the caller overlap."""
+    from adbc_driver_postgresql import dbapi as adbc  # imported on first use: only builds need it
+
     compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    dbapi = connection.connection.driver_connection
-    # The parameters merged as psycopg merges them into any COPY (a str enum as its value).
-    statement = psycopg.ClientCursor(dbapi).mogrify(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params)
-    options = {"read_options": csv.ReadOptions(column_names=[column.name for column in query.selected_columns]),
-               "parse_options": csv.ParseOptions(newlines_in_values=True),
-               # Only an unquoted empty field is NULL (as COPY writes it): "NA" or "null" is a label.
-               "convert_options": csv.ConvertOptions(
-                   column_types={column.name: _arrow_type(column.name, column.type) for column in query.selected_columns},
-                   null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
-                   true_values=["t"], false_values=["f"])}
-    for block in copy_out(dbapi, statement):
-        yield csv.read_csv(pa.py_buffer(block), **options)
+    # The parameters merged as psycopg merges them into any statement (a str enum as its value).
+    statement = psycopg.ClientCursor(connection.connection.driver_connection).mogrify(str(compiled), compiled.params)
+    snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+    url = connection.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    types = {column.name: _arrow_type(column.name, column.type) for column in query.selected_columns}
+    with adbc.connect(url, autocommit=True) as reader, reader.cursor() as cursor:
+        cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        cursor.execute(statement)
+        for batch in read_ahead(cursor.fetch_record_batch()):
+            yield pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
+                           names=batch.schema.names)
+        cursor.execute("COMMIT")
 
 
-def copy_out(dbapi: psycopg.Connection, statement: str) -> Iterator[bytes]:
-    """What a `COPY ... TO STDOUT` sends, in blocks of whole rows of about BLOCK_BYTES, read with
-    libpq's calls directly: psycopg's Copy.read cost ~5 us per row (a generator and a wait each),
-    more than everything else the build does with it. Stopped early, the COPY is cancelled."""
-    pgconn, finished = dbapi.pgconn, False
-    with dbapi.lock:
-        pgconn.send_query(statement.encode(dbapi.info.encoding))
-        _raise_unless(pgconn.get_result(), pq.ExecStatus.COPY_OUT, dbapi)
+def read_ahead(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """The batches of `batches`, each read by a thread of its own up to `depth` ahead of the caller;
+    stopping early stops the thread after the batch it is reading."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
         try:
-            block, size, read = [], 0, pgconn.get_copy_data  # a million calls: no lookups in the loop
-            keep = block.append
-            while True:
-                nbytes, row = read(1)
-                if nbytes > 0:
-                    keep(row)  # one whole row
-                    size += nbytes
-                    if size >= BLOCK_BYTES:
-                        yield b"".join(block)
-                        block.clear()
-                        size = 0
-                elif nbytes == 0:  # nothing yet: wait for the server without holding the GIL
-                    wait_readable_any([pgconn.socket], [], [])
-                    pgconn.consume_input()
-                else:  # -1 at the end, -2 on failure (the results say which)
+            for batch in batches:
+                if stop.is_set():
                     break
-            if block:
-                yield b"".join(block)
-            finished = True
-        finally:
-            if not finished:
-                pgconn.get_cancel().cancel()
-                while pgconn.get_copy_data(0)[0] >= 0:
-                    pass
-            results = list(iter(pgconn.get_result, None))
-        for result in results:
-            _raise_unless(result, pq.ExecStatus.COMMAND_OK, dbapi)
+                queue.put(batch)
+        except BaseException as problem:  # noqa: BLE001 - raised again in the caller
+            queue.put(problem)
+        else:
+            queue.put(done)
+
+    thread = threading.Thread(target=produce, name="export-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a producer blocked on a full queue see the stop
+            try:
+                queue.get(timeout=0.05)
+            except Empty:
+                pass
+        thread.join()
 
 
-def _raise_unless(result: pq.abc.PGresult | None, status: pq.ExecStatus, dbapi: psycopg.Connection) -> None:
-    if result is None or result.status != status:
-        if result is not None and result.status == pq.ExecStatus.FATAL_ERROR:
-            raise psycopg.errors.error_from_result(result, encoding=dbapi.info.encoding)
-        raise psycopg.OperationalError(f"COPY: expected {status.name}, got "
-                                       f"{result.status.name if result else 'nothing'}: {dbapi.pgconn.error_message!r}")
+def _typed(column: pa.Array, kind: pa.DataType) -> pa.Array:
+    if pa.types.is_dictionary(kind):
+        return column.dictionary_encode()
+    return column if column.type == kind else column.cast(kind)
 
 
 def _arrow_type(name: str, kind: Any) -> pa.DataType:
