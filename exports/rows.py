@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -39,27 +39,36 @@ CHUNK = 10_000  # rows per chunk, and so per ItemBatch
 REPEATED = ("label", "result", "method")  # columns of a few distinct texts
 
 
-class LazyJson(Sequence):
-    """Rows' JSON texts, parsed (all of them, once) when first read: a Parquet-only build never
-    does. Rows that came without their text (see `_with_fields`) read as None."""
+class LazyValues(Sequence):
+    """A column's Python values, each passed through `convert` when given, made (all of them, once)
+    when first read: a Parquet-only build never does."""
 
-    def __init__(self, texts: pa.ChunkedArray | pa.Array) -> None:
-        self.texts, self._values, self._lock = texts, None, threading.Lock()
+    def __init__(self, column: pa.ChunkedArray | pa.Array, convert: Callable[[Any], Any] | None = None) -> None:
+        self.column, self.convert, self._values, self._lock = column, convert, None, threading.Lock()
 
-    def _parsed(self) -> list[Any]:
+    def _made(self) -> list[Any]:
         with self._lock:  # the writers run in threads, and each may be the first to read
             if self._values is None:
-                self._values = [None if text is None else json.loads(text) for text in self.texts.to_pylist()]
+                values = _values(self.column if isinstance(self.column, pa.ChunkedArray) else pa.chunked_array([self.column]))
+                self._values = values if self.convert is None else list(map(self.convert, values))
             return self._values
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.column)
 
     def __getitem__(self, index):
-        return self._parsed()[index]
+        return self._made()[index]
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._parsed())
+        return iter(self._made())
+
+
+class LazyJson(LazyValues):
+    """Rows' JSON texts, parsed when first read. Rows that came without their text (see
+    `_with_fields`) read as None."""
+
+    def __init__(self, texts: pa.ChunkedArray | pa.Array) -> None:
+        super().__init__(texts, lambda text: None if text is None else json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -80,10 +89,24 @@ def read_rows(connection: Connection, query: Select, data: Any, seed: int, spill
     """The rows of `query` (its columns: id, data and result as JSON text, label, confidence,
     votes, method) in shuffle order; `data` is the task data's JSON column, `spill` a folder for
     scratch files; `fields`: data fields wanted as text beside the data (only PostgreSQL reads them)."""
-    copied = _copied(connection, query, data, seed, spill, fields) if connection.dialect.name == "postgresql" else None
-    if copied is not None:
-        return copied
+    tables = read_tables(connection, query, data, seed, spill, fields)
+    if tables is not None:
+        return (_chunk(table, fields) for table in tables)
     return _fetched(connection, query.order_by(shuffle_key(query.selected_columns.id, seed), query.selected_columns.id))
+
+
+def read_tables(connection: Connection, query: Select, data: Any, seed: int, spill: Path,
+                fields: tuple[str, ...] | None = None) -> Iterator[pa.Table] | None:
+    """`read_rows`'s chunks as Arrow tables (label, result and method dictionary-encoded; with
+    `fields`, a `field_<i>` column of each field's JSON value, see `field_texts`), by the fast
+    path; None where there is none: not PostgreSQL, or this transaction wrote rows (a second
+    connection, even in its snapshot, does not see them)."""
+    if connection.dialect.name != "postgresql" or connection.exec_driver_sql(
+            "SELECT pg_current_xact_id_if_assigned()").scalar() is not None:
+        return None
+    if fields:
+        query = _with_fields(query, data, fields)
+    return _shuffled_tables(connection, query, seed, spill)
 
 
 _NAMES = ("id", "data", "label", "result", "confidence", "votes", "method")
@@ -99,23 +122,9 @@ def _fetched(connection: Connection, query: Select) -> Iterator[RowChunk]:
         yield RowChunk(ids, list(map(json.loads, data)), labels, results, confidences, votes, methods)
 
 
-def _copied(connection: Connection, query: Select, data: Any, seed: int, spill: Path,
-            fields: tuple[str, ...] | None) -> Iterator[RowChunk] | None:
-    """The rows by binary COPY into Arrow, on another connection that sees exactly what this one
-    sees (this transaction's snapshot, imported); None when it cannot (this transaction wrote rows,
-    which no other connection sees)."""
-    if connection.exec_driver_sql("SELECT pg_current_xact_id_if_assigned()").scalar() is not None:
-        return None
-    if fields:
-        query = _with_fields(query, data, fields)
-    return _shuffled_chunks(connection, query, seed, spill, fields)
-
-
-def _shuffled_chunks(connection: Connection, query: Select, seed: int, spill: Path,
-                     fields: tuple[str, ...] | None) -> Iterator[RowChunk]:
+def _shuffled_tables(connection: Connection, query: Select, seed: int, spill: Path) -> Iterator[pa.Table]:
     with tempfile.TemporaryDirectory(prefix=".rows-", dir=spill) as folder:
-        for table in shuffled(_copy(connection, query), seed, Path(folder), CHUNK):
-            yield _chunk(table, fields)
+        yield from shuffled(_copy(connection, query), seed, Path(folder), CHUNK)
 
 
 def _with_fields(query: Select, data: Any, fields: tuple[str, ...]) -> Select:
@@ -131,11 +140,15 @@ def _with_fields(query: Select, data: Any, fields: tuple[str, ...]) -> Select:
 
 def _chunk(table: pa.Table, fields: tuple[str, ...] | None) -> RowChunk:
     data = LazyJson(table.column("data"))
-    found = None if not fields else {
-        name: _field_texts(table.column(f"field_{index}"), data, name) for index, name in enumerate(fields)}
     id_, label, result, confidence, votes, method = (
         _values(table.column(name)) for name in ("id", "label", "result", "confidence", "votes", "method"))
-    return RowChunk(id_, data, label, result, confidence, votes, method, found)
+    return RowChunk(id_, data, label, result, confidence, votes, method, field_texts(table, fields, data))
+
+
+def field_texts(table: pa.Table, fields: tuple[str, ...] | None, data: LazyJson) -> dict[str, pa.Array] | None:
+    """The data fields of a `read_tables` chunk as ItemBatch.fields holds them; `data` its data column."""
+    return None if not fields else {
+        name: _field_texts(table.column(f"field_{index}"), data, name) for index, name in enumerate(fields)}
 
 
 def _values(column: pa.ChunkedArray) -> list[Any]:
@@ -158,7 +171,7 @@ def _field_texts(values: pa.ChunkedArray, data: LazyJson, name: str) -> pa.Array
     rest = pc.indices_nonzero(pc.invert(simple)).to_pylist()
     if not rest:
         return texts
-    jsons, whole, found = values.take(rest).to_pylist(), data.texts.take(rest).to_pylist(), []
+    jsons, whole, found = values.take(rest).to_pylist(), data.column.take(rest).to_pylist(), []
     for json_value, text in zip(jsons, whole, strict=True):
         value = (json.loads(json_value) if json_value is not None
                  else json.loads(text).get(name) if text is not None else None)  # else: no such field

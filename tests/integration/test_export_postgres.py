@@ -93,7 +93,7 @@ def test_copied_rows_are_the_fetched_rows(session, project, tmp_path, monkeypatc
     monkeypatch.setattr(shuffle, "BUCKET_ROWS", 16)
     monkeypatch.setattr(rows, "CHUNK", 40)
     query = builder(session, project, tmp_path)._query()
-    assert rows._copied(session.connection(), query, Task.data, 5, tmp_path, fields) is not None  # the fast path
+    assert rows.read_tables(session.connection(), query, Task.data, 5, tmp_path, fields) is not None  # the fast path
     copied = list(rows.read_rows(session.connection(), query, Task.data, 5, tmp_path, fields))
     fetched = list(portable(session.connection(), query, Task.data, 5, tmp_path))
     assert [len(chunk.ids) for chunk in copied] == [len(chunk.ids) for chunk in fetched] == [40, 40, 40, 30]
@@ -129,6 +129,6 @@ def test_a_version_built_by_copy_has_the_bytes_of_the_portable_build(session, pr
 def test_a_transaction_that_wrote_reads_its_own_rows(session, tmp_path):
     project = add_project(session)  # not committed: no other connection sees these rows
     query = builder(session, project, tmp_path)._query()
-    assert rows._copied(session.connection(), query, Task.data, 5, tmp_path, None) is None
+    assert rows.read_tables(session.connection(), query, Task.data, 5, tmp_path) is None
     read = list(rows.read_rows(session.connection(), query, Task.data, 5, tmp_path))
     assert sum(len(chunk.ids) for chunk in read) == 150
