@@ -185,13 +185,12 @@ def _unquoted(values: pa.StringArray) -> tuple[pa.StringArray, np.ndarray]:
     (Arrow's string kernels took about a second per million values)."""
     count = len(values)
     offsets = np.frombuffer(values.buffers()[1], np.int32, count + 1, values.offset * 4) if count else np.zeros(1, np.int32)
-    body = values.buffers()[2]
-    data = np.frombuffer(body, np.uint8) if body is not None and offsets[-1] else np.zeros(1, np.uint8)
-    starts, ends = offsets[:-1], offsets[1:]
+    body = values.buffers()[2]  # a slice's values may be a small part of it
+    data = np.frombuffer(body, np.uint8)[offsets[0]:offsets[-1]] if body is not None else np.zeros(0, np.uint8)
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
     simple = values.is_valid().to_numpy(zero_copy_only=False) & (ends - starts >= 2)
     simple[simple] = data[starts[simple]] == ord('"')  # a JSON string (it ends with its quote too)
-    escaped = np.flatnonzero(data[offsets[0]:offsets[-1]] == ord("\\")) + offsets[0]
-    simple[np.searchsorted(ends, escaped, side="right")] = False
+    simple[np.searchsorted(ends, np.flatnonzero(data == ord("\\")), side="right")] = False
     edges = np.zeros(len(data) + 1, np.int8)  # +1 where a kept run of bytes starts, -1 where it stops
     edges[starts[simple] + 1] += 1
     edges[ends[simple] - 1] -= 1
