@@ -8,6 +8,11 @@ in order) and a few bytes per item for the manifest, whatever the dataset's size
 assembled in a scratch folder and renamed into place, so a crash never leaves a half-written
 version where a buyer could download it, and its sha256 (over every file's path and digest) is the
 same for every build from the same inputs.
+
+A Parquet-only build of labels (classification, pairwise) on PostgreSQL stays in Arrow from the
+database to the file (`VersionBuilder._column_batches`): splits, the card's counts, each row's
+label, result text and manifest digest are worked out over whole columns, each distinct value
+once, and no Python object is made per item. Its files are those of the general path, byte for byte.
 """
 from __future__ import annotations
 

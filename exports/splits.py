@@ -95,15 +95,17 @@ class StratifiedSplitter:
     def _run(self, label: Any, count: int) -> list[int]:
         """The next `count` choices for `label`, with `assign`'s arithmetic, and counted."""
         counts, phase = self._counts[label], self._phase[label]
-        # A share of 0 never wins (-inf, as in `assign`); the other sums are `assign`'s, float for float.
-        (r0, r1, r2), (p0, p1, p2), inf = self.ratios, phase, -math.inf
+        # The sums are `assign`'s, float for float. A share of 0 (-inf there) needs no test here:
+        # its split's sum stays 0 (its phase is 0 and it is never chosen), while the others' add up
+        # to 1 + their phases, so one of them is always above 0 and wins.
+        (r0, r1, r2), (p0, p1, p2) = self.ratios, phase
         c0, c1, c2 = counts
         start, chosen = c0 + c1 + c2 + 1, []
         choose = chosen.append
         for total in range(start, start + count):
-            first = r0 * total + p0 - c0 if r0 > 0 else inf
-            second = r1 * total + p1 - c1 if r1 > 0 else inf
-            third = r2 * total + p2 - c2 if r2 > 0 else inf
+            first = r0 * total + p0 - c0
+            second = r1 * total + p1 - c1
+            third = r2 * total + p2 - c2
             if first >= second and first >= third:
                 c0 += 1
                 choose(0)
