@@ -191,10 +191,11 @@ def _unquoted(values: pa.StringArray) -> tuple[pa.StringArray, np.ndarray]:
     simple = values.is_valid().to_numpy(zero_copy_only=False) & (ends - starts >= 2)
     simple[simple] = data[starts[simple]] == ord('"')  # a JSON string (it ends with its quote too)
     simple[np.searchsorted(ends, np.flatnonzero(data == ord("\\")), side="right")] = False
-    edges = np.zeros(len(data) + 1, np.int8)  # +1 where a kept run of bytes starts, -1 where it stops
-    edges[starts[simple] + 1] += 1
-    edges[ends[simple] - 1] -= 1
-    kept = data[np.cumsum(edges[:-1], dtype=np.int8).view(bool)]
+    keep = np.ones(len(data), bool)  # every byte but the quotes of the simple values, and the other values
+    keep[starts[simple]] = keep[ends[simple] - 1] = False
+    for start, end in zip(starts[~simple].tolist(), ends[~simple].tolist()):
+        keep[start:end] = False
+    kept = data[keep]
     lengths = np.where(simple, ends - starts - 2, 0)
     new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     validity = pa.py_buffer(np.packbits(simple, bitorder="little"))
