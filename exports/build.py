@@ -53,7 +53,6 @@ _CONTROLS = {"classification": ("Choices",), "spans": ("Labels", "HyperTextLabel
              "boxes": ("RectangleLabels", "Rectangle"), "text": ("TextArea",), "pairwise": ("Pairwise",)}
 _SPLIT_CODE = {split: code for code, split in enumerate(SPLITS)}  # the manifest's int8 per item
 _HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
-_SPLIT_NAMES = pa.array(SPLITS)
 
 
 def format_spec(config: LabelConfig, media: MediaStore) -> FormatSpec:
@@ -187,7 +186,7 @@ class VersionBuilder:
         batch carries the columns Parquet writes (ItemBatch.columns), made a distinct label,
         result and confidence at a time, and is counted for the card and the manifest in bulk.
         Its list columns stay unmade unless something reads them."""
-        answers = _Answers(self.spec, self._answer_digest)
+        answers, names = _Answers(self.spec, self._answer_digest), pa.array(SPLITS)
         for table in tables:
             ids, label, result, method, confidence, votes = (
                 table.column(name).combine_chunks() for name in ("id", "label", "result", "method", "confidence", "votes"))
@@ -198,7 +197,7 @@ class VersionBuilder:
             self._ids.frombytes(ids.to_numpy().astype(np.int64).tobytes())
             self._digests.frombytes(digests.tobytes())
             self._splits.frombytes(splits.tobytes())
-            split_names = _SPLIT_NAMES.take(pa.array(splits))
+            split_names = names.take(pa.array(splits))
             data = LazyJson(table.column("data"))
             yield ItemBatch(LazyValues(ids), data, LazyValues(split_names), LazyValues(label),
                             LazyValues(result, _parse_result), LazyValues(confidence), LazyValues(votes),
