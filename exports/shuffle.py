@@ -23,7 +23,7 @@ from exports.splits import shuffle_keys
 
 FANOUT_BITS = 8  # 256 buckets per level: a million rows make buckets of about 4,000
 BUCKET_ROWS = 262_144  # rows a bucket may hold and still be sorted in memory
-PENDING_ROWS = 262_144  # rows routed but not yet written, over all buckets (fewer, larger writes)
+PENDING_ROWS = 65_536  # rows routed but not yet written, over all buckets
 KEY_BITS = 32  # shuffle keys are below 2**32
 
 
