@@ -16,9 +16,10 @@ Every case of ours runs in a fresh subprocess:
                     COPY (not timed); rows = items x formats
   build:parquet     the same build with Parquet alone (the target's format); rows = items
                     Both build cases run --repeats times (each in a fresh subprocess, the same
-                    database): best and median are printed; "pg cpu" is the PostgreSQL backend's
-                    CPU seconds (/proc/<pid>/stat, when the server is on this machine; parallel
-                    workers not included)
+                    database): best and median are printed; "pg cpu" is the CPU seconds of the
+                    PostgreSQL backends serving the build (its session's and the connection its
+                    reader opens, read from /proc/<pid>/stat every 0.1 s while it runs, when the
+                    server is on this machine; parallel workers not included)
   labelstudio:json  Label Studio's synchronous JSON export (GET /api/projects/{id}/export) of
                     --ls-tasks tasks with one annotation each, from a server started on port 8484
                     (SQLite and Django's development server, as `label-studio start` runs it)
@@ -135,13 +136,48 @@ def _writer(case: str, count: int, out: Path) -> dict:
     return _figures(count, begun)
 
 
-def _backend_cpu(session) -> float | None:
-    """The PostgreSQL backend's CPU seconds so far, when it runs on this machine (else None)."""
-    pid = session.connection().connection.driver_connection.info.backend_pid
-    try:
-        return _cpu_seconds(pid)
-    except OSError:
-        return None
+class _BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving the bench's database while a build runs: the
+    session's own and any the build opens (the ADBC reader has a connection of its own). Each is
+    read from /proc every INTERVAL seconds by a thread with a monitoring connection of its own (not
+    counted); up to one interval of a backend that ends between two readings is missed. None when
+    the server is not on this machine."""
+
+    INTERVAL = 0.1
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        import psycopg
+
+        self.monitor = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+        self.start, self.last = self._read(), {}
+        self.stop, self.thread = threading.Event(), threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> dict[int, float]:
+        pids = [pid for (pid,) in self.monitor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        found = {}
+        for pid in pids:
+            try:
+                found[pid] = _cpu_seconds(pid)
+            except OSError:
+                pass
+        return found
+
+    def _watch(self) -> None:
+        while not self.stop.wait(self.INTERVAL):
+            self.last.update(self._read())
+
+    def seconds(self) -> float | None:
+        self.stop.set()
+        self.thread.join()
+        self.last.update(self._read())
+        self.monitor.close()
+        if not self.last and not self.start:
+            return None
+        return sum(cpu - self.start.get(pid, 0.0) for pid, cpu in self.last.items())
 
 
 def _build(url: str, out: Path, formats: list[str] | None) -> dict:
@@ -161,11 +197,11 @@ def _build(url: str, out: Path, formats: list[str] | None) -> dict:
     builder = VersionBuilder(session, [session.scalars(select(Project)).one()], options, "bench-secret",
                              MediaStore(out / "media"))
     (out / "version").mkdir(parents=True)
-    backend, begun = _backend_cpu(session), _begin()
+    session.connection()  # the session's backend, there when the watch begins
+    backend, begun = _BackendCpu(url), _begin()
     builder.write(out / "version", "市民来信分类", "CC-BY-4.0", "export bench")
     figures = _figures(builder.stats.items * len(options["formats"]), begun)
-    after = _backend_cpu(session)
-    figures["pg_cpu"] = None if backend is None or after is None else after - backend
+    figures["pg_cpu"] = backend.seconds()
     session.close()
     return figures
 

@@ -8,6 +8,11 @@ in order) and a few bytes per item for the manifest, whatever the dataset's size
 assembled in a scratch folder and renamed into place, so a crash never leaves a half-written
 version where a buyer could download it, and its sha256 (over every file's path and digest) is the
 same for every build from the same inputs.
+
+A Parquet-only build of labels (classification, pairwise) on PostgreSQL stays in Arrow from the
+database to the file (`VersionBuilder._column_batches`): splits, the card's counts, each row's
+label, result text and manifest digest are worked out over whole columns, each distinct value
+once, and no Python object is made per item. Its files are those of the general path, byte for byte.
 """
 from __future__ import annotations
 
@@ -21,14 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Select, Text, cast, select
 from sqlalchemy.orm import Session
 
 from exports.card import CardStats, build_card, card_markdown, quality_figures
 from exports.fanout import fan_out
-from exports.formats import SPLITS, FormatSpec, ItemBatch, LocalImage, parquet, writer_for
-from exports.formats.outputs import json_encoder
-from exports.rows import read_rows
+from exports.formats import SPLITS, ExportItem, FormatSpec, ItemBatch, LocalImage, parquet, writer_for
+from exports.formats.regions import item_label
+from exports.formats.outputs import compact_json, json_encoder
+from exports.rows import LazyJson, LazyValues, field_texts, read_rows, read_tables
 from exports.splits import StratifiedSplitter
 from projects.label_config import LabelConfig, parse
 from projects.media import MediaStore
@@ -44,6 +52,7 @@ KIND_OF_TASK = {"text_classification": "classification", "multi_label": "classif
 _CONTROLS = {"classification": ("Choices",), "spans": ("Labels", "HyperTextLabels"),
              "boxes": ("RectangleLabels", "Rectangle"), "text": ("TextArea",), "pairwise": ("Pairwise",)}
 _SPLIT_CODE = {split: code for code, split in enumerate(SPLITS)}  # the manifest's int8 per item
+_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
 def format_spec(config: LabelConfig, media: MediaStore) -> FormatSpec:
@@ -86,6 +95,39 @@ def rounded(confidences: list[float]) -> list[float]:
     return [places[value] if value else round(value, 6) for value in confidences]
 
 
+def rounded_column(confidences: pa.Array) -> pa.Array:
+    """`rounded` over an Arrow column: each distinct value rounded once (zeros keep their sign)."""
+    encoded = confidences.dictionary_encode()
+    places = pa.array(rounded(encoded.dictionary.to_pylist()), pa.float64()).take(encoded.indices)
+    return pc.if_else(pc.equal(confidences, 0), confidences, places)
+
+
+class _Answers:
+    """For a Parquet-only build's batches: each row's label as Parquet writes it (`item_label`),
+    its result as compact JSON, and the manifest's digest of its answer, worked out once per
+    distinct result text (and label) and shared by every row that has it."""
+
+    def __init__(self, spec: FormatSpec, digest) -> None:
+        self.spec, self.digest = spec, digest
+        self.compact = lru_cache(maxsize=RESULT_CACHE)(lambda text: compact_json(_parse_result(text)))
+        self.label = lru_cache(maxsize=RESULT_CACHE)(
+            lambda text: item_label(ExportItem(0, {}, SPLITS[0], None, _parse_result(text), 0.0, 0), spec))
+
+    def of(self, labels: pa.DictionaryArray, results: pa.DictionaryArray) -> tuple[pa.Array, pa.Array, np.ndarray]:
+        label_words, result_words = [*labels.dictionary.to_pylist(), None], [*results.dictionary.to_pylist(), None]
+        label_codes = labels.indices.fill_null(len(label_words) - 1).to_numpy().astype(np.int64)
+        result_codes = results.indices.fill_null(len(result_words) - 1)
+        texts = pa.array(list(map(self.compact, result_words)), pa.string()).take(result_codes)
+        item_labels = labels.cast(pa.string())
+        if item_labels.null_count:  # an unlabeled item shows the label its result gives
+            item_labels = pc.coalesce(item_labels, pa.array(list(map(self.label, result_words)),
+                                                            pa.string()).take(result_codes))
+        pairs, where = np.unique(label_codes * len(result_words) + result_codes.to_numpy(), return_inverse=True)
+        digests = np.array([self.digest(label_words[pair // len(result_words)], result_words[pair % len(result_words)])
+                            for pair in pairs.tolist()], np.int64)
+        return item_labels, texts, digests[where]
+
+
 def answer_digest(label: str | None, result_text: str | None) -> int:
     """The manifest's digest of an item's final answer: [label, result] as json.dumps(..., sort_keys=True) writes it."""
     answer = _ANSWER_JSON([label, _parse_result(result_text)]).encode()
@@ -123,6 +165,12 @@ class VersionBuilder:
         # those are read (the data's JSON took longer to parse than the rest of an item).
         parquet_only = set(self.options["formats"]) == {"parquet"} and not parquet.reads_data(self.spec)
         fields = self.spec.fields if parquet_only else None
+        if parquet_only and not annotated and parquet.answers_by_label(self.spec):
+            tables = read_tables(self.session.connection(), self._query(), Task.data, self.options["seed"], spill,
+                                 fields)
+            if tables is not None:
+                yield from self._column_batches(tables, splitter, fields)
+                return
         for rows in read_rows(self.session.connection(), self._query(), Task.data, self.options["seed"], spill,
                               fields):
             people = self._annotations(rows.ids) if annotated else {}
@@ -131,6 +179,31 @@ class VersionBuilder:
                               [people.get(task_id, []) for task_id in rows.ids] if annotated else None, rows.fields)
             self._record(batch, rows.methods, rows.results)
             yield batch
+
+    def _column_batches(self, tables: Iterator[pa.Table], splitter: StratifiedSplitter,
+                        fields: tuple[str, ...]) -> Iterator[ItemBatch]:
+        """`batches` of a Parquet-only build from Arrow tables (`read_tables`), kept in Arrow: each
+        batch carries the columns Parquet writes (ItemBatch.columns), made a distinct label,
+        result and confidence at a time, and is counted for the card and the manifest in bulk.
+        Its list columns stay unmade unless something reads them."""
+        answers, names = _Answers(self.spec, self._answer_digest), pa.array(SPLITS)
+        for table in tables:
+            ids, label, result, method, confidence, votes = (
+                table.column(name).combine_chunks() for name in ("id", "label", "result", "method", "confidence", "votes"))
+            splits = splitter.assign_codes(label)
+            confidence = rounded_column(confidence)
+            self.stats.add_columns(label, splits, votes, confidence, method)
+            item_labels, results, digests = answers.of(label, result)
+            self._ids.frombytes(ids.to_numpy().astype(np.int64).tobytes())
+            self._digests.frombytes(digests.tobytes())
+            self._splits.frombytes(splits.tobytes())
+            split_names = names.take(pa.array(splits))
+            data = LazyJson(table.column("data"))
+            yield ItemBatch(LazyValues(ids), data, LazyValues(split_names), LazyValues(label),
+                            LazyValues(result, _parse_result), LazyValues(confidence), LazyValues(votes),
+                            fields=field_texts(table, fields, data),
+                            columns={"split": split_names, "id": ids, "label": item_labels, "confidence": confidence,
+                                     "annotators": votes, "result": results})
 
     def _query(self) -> Select:
         """The version's rows, unordered (`read_rows` orders them): JSON columns as text, parsed
@@ -182,11 +255,24 @@ class VersionBuilder:
         ids = np.frombuffer(self._ids, dtype=np.int64)
         order = np.argsort(ids, kind="stable")
         digests, splits = np.frombuffer(self._digests, dtype=np.int64), np.frombuffer(self._splits, dtype=np.int8)
-        with path.open("w", encoding="utf-8", newline="\n") as out:
+        with path.open("wb") as out:
             for start in range(0, len(order), 100_000):
                 part = order[start:start + 100_000]
-                out.write("".join(f"{i}\t{SPLITS[s]}\t{d & 0xFFFFFFFFFFFFFFFF:016x}\n"
-                                  for i, s, d in zip(ids[part].tolist(), splits[part].tolist(), digests[part].tolist())))
+                out.write(manifest_lines(ids[part], splits[part], digests[part]))
+
+
+def manifest_lines(ids: np.ndarray, splits: np.ndarray, digests: np.ndarray) -> bytes:
+    """f"{id}\\t{SPLITS[split]}\\t{digest as 16 hex digits}\\n" of each item, in UTF-8, made in
+    Arrow and numpy (a million f-strings took about a second)."""
+    hexed = _HEX[np.stack([(digits := digests.astype(">i8").view(np.uint8).reshape(-1, 8)) >> 4, digits & 15],
+                          axis=2).reshape(-1, 16)]
+    ended = np.concatenate([hexed, np.full((len(ids), 1), ord("\n"), np.uint8)], axis=1)
+    tails = pa.StringArray.from_buffers(len(ids), pa.py_buffer(np.arange(0, 17 * len(ids) + 1, 17, dtype=np.int32)),
+                                        pa.py_buffer(ended.tobytes()))
+    lines = pc.binary_join_element_wise(pc.cast(pa.array(ids), pa.string()),
+                                        pa.array(SPLITS).take(pa.array(splits)), tails, "\t")
+    offsets = np.frombuffer(lines.buffers()[1], np.int32, len(lines) + 1, lines.offset * 4)
+    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
 
 
 def file_digests(folder: Path) -> list[tuple[str, str, int]]:

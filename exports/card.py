@@ -11,10 +11,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.orm import Session
 
-from exports.formats import ItemBatch
+from exports.formats import SPLITS, ItemBatch
 from projects.models import Batch, Project
 from qa.models import QARun
 from tasks.models import Annotation, AnnotationStatus, Task
@@ -35,13 +38,28 @@ class CardStats:
 
     def add(self, batch: ItemBatch, methods: list[str]) -> None:
         """Count a batch of items; `methods[i]` is how item i's consensus was reached."""
-        self.items += len(batch)
-        self.labels.update(label for label in batch.labels if label is not None)
-        self.splits.update(batch.splits)
-        self.votes.update(batch.annotators)
-        for confidence, count in Counter(batch.confidences).items():  # they repeat: vote shares
-            self.histogram[min(int(confidence * BINS), BINS - 1)] += count
-        self.reviewed += methods.count("review")
+        self.add_columns(pa.array(batch.labels, pa.string()), np.array([SPLITS.index(s) for s in batch.splits], np.int8),
+                         pa.array(batch.annotators, pa.int64()), pa.array(batch.confidences, pa.float64()),
+                         pa.array(methods, pa.string()))
+
+    def add_columns(self, labels: pa.Array, splits: np.ndarray, votes: pa.Array, confidences: pa.Array,
+                    methods: pa.Array) -> None:
+        """Count items given as columns: labels, splits (positions in SPLITS), annotators per item,
+        confidences (as rounded for the files), how each consensus was reached."""
+        self.items += len(labels)
+        self.labels.update(_counts(labels))
+        self.splits.update({SPLITS[code]: count for code, count in enumerate(np.bincount(splits, minlength=3).tolist())
+                            if count})
+        self.votes.update(_counts(votes))
+        bins = np.minimum((confidences.to_numpy(zero_copy_only=False) * BINS).astype(np.int64), BINS - 1)
+        self.histogram = [have + more for have, more in zip(self.histogram, np.bincount(bins, minlength=BINS).tolist())]
+        self.reviewed += _counts(methods).get("review", 0)
+
+
+def _counts(values: pa.Array) -> dict[Any, int]:
+    """How often each value (nulls left out) occurs in a column."""
+    found = pc.value_counts(values.drop_null())
+    return dict(zip(found.field("values").to_pylist(), found.field("counts").to_pylist()))
 
 
 def quality_figures(session: Session, projects: list[Project]) -> dict[str, Any]:

@@ -1,35 +1,35 @@
 """Reading a version's rows in shuffle order, as columns: through SQLAlchemy on any database, and by
-COPY on PostgreSQL, where reading the rows took most of a build.
+binary COPY into Arrow on PostgreSQL, where reading the rows took most of a build.
 
 The portable path runs the query with ORDER BY the shuffle key and splits the rows into columns.
 On PostgreSQL that made psycopg build a Python tuple of each row (~6.7 s of CPU per million) and
 the server sort every wide row on disk before the first came out (~4 of its query's 5.7 s). The
-fast path copies the unordered query out as CSV (`COPY ... TO STDOUT`, read with libpq's calls:
-one whole row per read), parses blocks of rows in C with pyarrow, and puts them in shuffle order
-itself (`exports.shuffle`). Task data stays JSON text until a writer asks for it (`LazyJson`); a
-Parquet-only build instead reads the exported fields out of PostgreSQL as JSON values and unquotes
-their strings in bulk. Both paths give the same chunks, row for row, so the same files. A 1M-item
-Parquet build (bench/export_bench.py, medians of 3 in two before/after pairs): 15.6 -> 9.0 and
-16.7 -> 12.3 s of the build's CPU, 3.8 -> 2.5 and 4.0 -> 3.8 s of PostgreSQL's.
+fast path runs the unordered query through the ADBC PostgreSQL driver, which reads a binary COPY
+into Arrow in C++ (the earlier CSV COPY still cost 2-3 us of Python per row, one libpq read
+each), on a second connection inside this transaction's snapshot (`pg_export_snapshot`), in a
+thread of its own, and puts the rows in shuffle order itself (`exports.shuffle`). A transaction
+that has written rows takes the portable path: no other connection sees them. Task data stays
+JSON text until a writer asks for it (`LazyJson`); a Parquet-only build instead reads the
+exported fields out of PostgreSQL as JSON values and unquotes their strings in bulk. Both paths
+give the same chunks, row for row, so the same files.
 """
 from __future__ import annotations
 
 import json
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from select import select as wait_readable_any
+from queue import Empty, Queue
 from typing import Any
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-from psycopg import pq
-from pyarrow import csv
-from sqlalchemy import Float, Integer, Select, Text, case, cast, func, select
+from sqlalchemy import Float, Integer, Select, Text, case, cast, func
 from sqlalchemy.engine import Connection
 
 from exports.formats.outputs import compact_json
@@ -37,31 +37,39 @@ from exports.shuffle import shuffled
 from exports.splits import shuffle_key
 
 CHUNK = 10_000  # rows per chunk, and so per ItemBatch
-BLOCK_BYTES = 4 << 20  # CSV bytes parsed at a time
 REPEATED = ("label", "result", "method")  # columns of a few distinct texts
 
 
-class LazyJson(Sequence):
-    """Rows' JSON texts, parsed (all of them, once) when first read: a Parquet-only build never
-    does. Rows that came without their text (see `_with_fields`) read as None."""
+class LazyValues(Sequence):
+    """A column's Python values, each passed through `convert` when given, made (all of them, once)
+    when first read: a Parquet-only build never does."""
 
-    def __init__(self, texts: pa.ChunkedArray | pa.Array) -> None:
-        self.texts, self._values, self._lock = texts, None, threading.Lock()
+    def __init__(self, column: pa.ChunkedArray | pa.Array, convert: Callable[[Any], Any] | None = None) -> None:
+        self.column, self.convert, self._values, self._lock = column, convert, None, threading.Lock()
 
-    def _parsed(self) -> list[Any]:
+    def _made(self) -> list[Any]:
         with self._lock:  # the writers run in threads, and each may be the first to read
             if self._values is None:
-                self._values = [None if text is None else json.loads(text) for text in self.texts.to_pylist()]
+                values = _values(self.column if isinstance(self.column, pa.ChunkedArray) else pa.chunked_array([self.column]))
+                self._values = values if self.convert is None else list(map(self.convert, values))
             return self._values
 
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.column)
 
     def __getitem__(self, index):
-        return self._parsed()[index]
+        return self._made()[index]
 
     def __iter__(self) -> Iterator[Any]:
-        return iter(self._parsed())
+        return iter(self._made())
+
+
+class LazyJson(LazyValues):
+    """Rows' JSON texts, parsed when first read. Rows that came without their text (see
+    `_with_fields`) read as None."""
+
+    def __init__(self, texts: pa.ChunkedArray | pa.Array) -> None:
+        super().__init__(texts, lambda text: None if text is None else json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -82,9 +90,24 @@ def read_rows(connection: Connection, query: Select, data: Any, seed: int, spill
     """The rows of `query` (its columns: id, data and result as JSON text, label, confidence,
     votes, method) in shuffle order; `data` is the task data's JSON column, `spill` a folder for
     scratch files; `fields`: data fields wanted as text beside the data (only PostgreSQL reads them)."""
-    if connection.dialect.name == "postgresql":
-        return _copied(connection, query, data, seed, spill, fields)
+    tables = read_tables(connection, query, data, seed, spill, fields)
+    if tables is not None:
+        return (_chunk(table, fields) for table in tables)
     return _fetched(connection, query.order_by(shuffle_key(query.selected_columns.id, seed), query.selected_columns.id))
+
+
+def read_tables(connection: Connection, query: Select, data: Any, seed: int, spill: Path,
+                fields: tuple[str, ...] | None = None) -> Iterator[pa.Table] | None:
+    """`read_rows`'s chunks as Arrow tables (label, result and method dictionary-encoded; with
+    `fields`, a `field_<i>` column of each field's JSON value, see `field_texts`), by the fast
+    path; None where there is none: not PostgreSQL, or this transaction wrote rows (a second
+    connection, even in its snapshot, does not see them)."""
+    if connection.dialect.name != "postgresql" or connection.exec_driver_sql(
+            "SELECT pg_current_xact_id_if_assigned()").scalar() is not None:
+        return None
+    if fields:
+        query = _with_fields(query, data, fields)
+    return _shuffled_tables(connection, query, seed, spill)
 
 
 _NAMES = ("id", "data", "label", "result", "confidence", "votes", "method")
@@ -100,14 +123,9 @@ def _fetched(connection: Connection, query: Select) -> Iterator[RowChunk]:
         yield RowChunk(ids, list(map(json.loads, data)), labels, results, confidences, votes, methods)
 
 
-def _copied(connection: Connection, query: Select, data: Any, seed: int, spill: Path,
-            fields: tuple[str, ...] | None) -> Iterator[RowChunk]:
-    count = connection.scalar(select(func.count()).select_from(query.subquery()))  # sizes the buckets
-    if fields:
-        query = _with_fields(query, data, fields)
+def _shuffled_tables(connection: Connection, query: Select, seed: int, spill: Path) -> Iterator[pa.Table]:
     with tempfile.TemporaryDirectory(prefix=".rows-", dir=spill) as folder:
-        for table in shuffled(_copy(connection, query), count, seed, Path(folder), CHUNK):
-            yield _chunk(table, fields)
+        yield from shuffled(_copy(connection, query), seed, Path(folder), CHUNK)
 
 
 def _with_fields(query: Select, data: Any, fields: tuple[str, ...]) -> Select:
@@ -123,11 +141,15 @@ def _with_fields(query: Select, data: Any, fields: tuple[str, ...]) -> Select:
 
 def _chunk(table: pa.Table, fields: tuple[str, ...] | None) -> RowChunk:
     data = LazyJson(table.column("data"))
-    found = None if not fields else {
-        name: _field_texts(table.column(f"field_{index}"), data, name) for index, name in enumerate(fields)}
     id_, label, result, confidence, votes, method = (
         _values(table.column(name)) for name in ("id", "label", "result", "confidence", "votes", "method"))
-    return RowChunk(id_, data, label, result, confidence, votes, method, found)
+    return RowChunk(id_, data, label, result, confidence, votes, method, field_texts(table, fields, data))
+
+
+def field_texts(table: pa.Table, fields: tuple[str, ...] | None, data: LazyJson) -> dict[str, pa.Array] | None:
+    """The data fields of a `read_tables` chunk as ItemBatch.fields holds them; `data` its data column."""
+    return None if not fields else {
+        name: _field_texts(table.column(f"field_{index}"), data, name) for index, name in enumerate(fields)}
 
 
 def _values(column: pa.ChunkedArray) -> list[Any]:
@@ -145,80 +167,103 @@ def _field_texts(values: pa.ChunkedArray, data: LazyJson, name: str) -> pa.Array
     """A data field as ItemBatch.fields holds it, from its JSON values: strings without escapes
     unquoted in bulk (and left in Arrow, where Parquet wants them); other values, and the rows
     that came with their whole data, one at a time."""
-    simple = pc.fill_null(pc.and_(pc.starts_with(values, '"'), pc.invert(pc.match_substring(values, "\\"))), False)
-    texts = pc.if_else(simple, pc.utf8_slice_codeunits(values, 1, -1), None).combine_chunks()
-    rest = pc.indices_nonzero(pc.invert(simple)).to_pylist()
+    texts, simple = _unquoted(values.combine_chunks())
+    rest = np.flatnonzero(~simple).tolist()
     if not rest:
         return texts
-    jsons, whole, found = values.take(rest).to_pylist(), data.texts.take(rest).to_pylist(), []
+    jsons, whole, found = values.take(rest).to_pylist(), data.column.take(rest).to_pylist(), []
     for json_value, text in zip(jsons, whole, strict=True):
         value = (json.loads(json_value) if json_value is not None
                  else json.loads(text).get(name) if text is not None else None)  # else: no such field
         found.append(value if value is None or isinstance(value, str) else compact_json(value))
-    return pc.replace_with_mask(texts, pc.invert(simple).combine_chunks(), pa.array(found, pa.string()))
+    return pc.replace_with_mask(texts, pa.array(~simple), pa.array(found, pa.string()))
+
+
+def _unquoted(values: pa.StringArray) -> tuple[pa.StringArray, np.ndarray]:
+    """Which JSON values are strings without escapes (`"..."` holding no backslash), and those
+    strings without their quotes (null elsewhere): bytes cut out of the values' buffer with numpy
+    (Arrow's string kernels took about a second per million values)."""
+    count = len(values)
+    offsets = np.frombuffer(values.buffers()[1], np.int32, count + 1, values.offset * 4) if count else np.zeros(1, np.int32)
+    body = values.buffers()[2]  # a slice's values may be a small part of it
+    data = np.frombuffer(body, np.uint8)[offsets[0]:offsets[-1]] if body is not None else np.zeros(0, np.uint8)
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    simple = values.is_valid().to_numpy(zero_copy_only=False) & (ends - starts >= 2)
+    simple[simple] = data[starts[simple]] == ord('"')  # a JSON string (it ends with its quote too)
+    simple[np.searchsorted(ends, np.flatnonzero(data == ord("\\")), side="right")] = False
+    keep = np.ones(len(data), bool)  # every byte but the quotes of the simple values, and the other values
+    keep[starts[simple]] = keep[ends[simple] - 1] = False
+    for start, end in zip(starts[~simple].tolist(), ends[~simple].tolist()):
+        keep[start:end] = False
+    kept = data[keep]
+    lengths = np.where(simple, ends - starts - 2, 0)
+    new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    validity = pa.py_buffer(np.packbits(simple, bitorder="little"))
+    return pa.StringArray.from_buffers(count, pa.py_buffer(new_offsets), pa.py_buffer(kept), validity), simple
 
 
 def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
-    """The rows of `query`, unordered, as Arrow tables of about BLOCK_BYTES of CSV each."""
+    """The rows of `query`, unordered, as Arrow tables of the types `_arrow_type` gives, read by the
+    ADBC PostgreSQL driver (binary COPY decoded in C++, no Python per row) on a connection of its
+    own inside this transaction's snapshot. Batches are read in a thread of their own (the driver
+    lets go of the GIL meanwhile), so the server, the driver and the caller overlap."""
+    from adbc_driver_postgresql import dbapi as adbc  # imported on first use: only builds need it
+
     compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    dbapi = connection.connection.driver_connection
-    # The parameters merged as psycopg merges them into any COPY (a str enum as its value).
-    statement = psycopg.ClientCursor(dbapi).mogrify(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params)
-    options = {"read_options": csv.ReadOptions(column_names=[column.name for column in query.selected_columns]),
-               "parse_options": csv.ParseOptions(newlines_in_values=True),
-               # Only an unquoted empty field is NULL (as COPY writes it): "NA" or "null" is a label.
-               "convert_options": csv.ConvertOptions(
-                   column_types={column.name: _arrow_type(column.name, column.type) for column in query.selected_columns},
-                   null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
-                   true_values=["t"], false_values=["f"])}
-    for block in copy_out(dbapi, statement):
-        yield csv.read_csv(pa.py_buffer(block), **options)
+    # The parameters merged as psycopg merges them into any statement (a str enum as its value).
+    statement = psycopg.ClientCursor(connection.connection.driver_connection).mogrify(str(compiled), compiled.params)
+    snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar()
+    url = connection.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    types = {column.name: _arrow_type(column.name, column.type) for column in query.selected_columns}
+    with adbc.connect(url, autocommit=True) as reader, reader.cursor() as cursor:
+        cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        cursor.execute(statement)
+        for batch in read_ahead(cursor.fetch_record_batch()):
+            yield pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
+                           names=batch.schema.names)
+        cursor.execute("COMMIT")
 
 
-def copy_out(dbapi: psycopg.Connection, statement: str) -> Iterator[bytes]:
-    """What a `COPY ... TO STDOUT` sends, in blocks of whole rows of about BLOCK_BYTES, read with
-    libpq's calls directly: psycopg's Copy.read cost ~5 us per row (a generator and a wait each),
-    more than everything else the build does with it. Stopped early, the COPY is cancelled."""
-    pgconn, finished = dbapi.pgconn, False
-    with dbapi.lock:
-        pgconn.send_query(statement.encode(dbapi.info.encoding))
-        _raise_unless(pgconn.get_result(), pq.ExecStatus.COPY_OUT, dbapi)
+def read_ahead(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """The batches of `batches`, each read by a thread of its own up to `depth` ahead of the caller;
+    stopping early stops the thread after the batch it is reading."""
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
         try:
-            block, size, read = [], 0, pgconn.get_copy_data  # a million calls: no lookups in the loop
-            keep = block.append
-            while True:
-                nbytes, row = read(1)
-                if nbytes > 0:
-                    keep(row)  # one whole row
-                    size += nbytes
-                    if size >= BLOCK_BYTES:
-                        yield b"".join(block)
-                        block.clear()
-                        size = 0
-                elif nbytes == 0:  # nothing yet: wait for the server without holding the GIL
-                    wait_readable_any([pgconn.socket], [], [])
-                    pgconn.consume_input()
-                else:  # -1 at the end, -2 on failure (the results say which)
+            for batch in batches:
+                if stop.is_set():
                     break
-            if block:
-                yield b"".join(block)
-            finished = True
-        finally:
-            if not finished:
-                pgconn.get_cancel().cancel()
-                while pgconn.get_copy_data(0)[0] >= 0:
-                    pass
-            results = list(iter(pgconn.get_result, None))
-        for result in results:
-            _raise_unless(result, pq.ExecStatus.COMMAND_OK, dbapi)
+                queue.put(batch)
+        except BaseException as problem:  # noqa: BLE001 - raised again in the caller
+            queue.put(problem)
+        else:
+            queue.put(done)
+
+    thread = threading.Thread(target=produce, name="export-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a producer blocked on a full queue see the stop
+            try:
+                queue.get(timeout=0.05)
+            except Empty:
+                pass
+        thread.join()
 
 
-def _raise_unless(result: pq.abc.PGresult | None, status: pq.ExecStatus, dbapi: psycopg.Connection) -> None:
-    if result is None or result.status != status:
-        if result is not None and result.status == pq.ExecStatus.FATAL_ERROR:
-            raise psycopg.errors.error_from_result(result, encoding=dbapi.info.encoding)
-        raise psycopg.OperationalError(f"COPY: expected {status.name}, got "
-                                       f"{result.status.name if result else 'nothing'}: {dbapi.pgconn.error_message!r}")
+def _typed(column: pa.Array, kind: pa.DataType) -> pa.Array:
+    if pa.types.is_dictionary(kind):
+        return column.dictionary_encode()
+    return column if column.type == kind else column.cast(kind)
 
 
 def _arrow_type(name: str, kind: Any) -> pa.DataType:

@@ -2,15 +2,17 @@
 
 ORDER BY the shuffle key made PostgreSQL sort every wide row of a version (on disk, past work_mem)
 before the first came out: ~4 of the 5.7 s its query took for 1,000,000 items. Here the rows come
-in any order; each goes to the bucket of its key's high bits (`exports.splits.shuffle_keys`), kept
-in that bucket's Arrow IPC file in a scratch folder; then the buckets are read back in key order,
-one at a time, each sorted in memory. The result is exactly ORDER BY shuffle key, id, while memory
-holds one bucket (about BUCKET_ROWS rows) and at most PENDING_ROWS rows on their way to the files,
+in any order; each goes to one of 2**FANOUT_BITS buckets by its key's high bits
+(`exports.splits.shuffle_keys`), kept in that bucket's Arrow IPC file in a scratch folder; then
+the buckets are read back in key order, one at a time, each sorted in memory. A bucket holding
+more than BUCKET_ROWS rows is bucketed again by the key's next bits before it is sorted, so no
+count of the rows is needed beforehand (counting had cost PostgreSQL a second per million rows,
+before the first row came). The result is exactly ORDER BY shuffle key, id, while memory holds
+one bucket of at most BUCKET_ROWS rows and at most PENDING_ROWS rows on their way to the files,
 whatever the number of rows.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -19,36 +21,51 @@ import pyarrow as pa
 
 from exports.splits import shuffle_keys
 
-BUCKET_ROWS = 32_768  # rows per bucket on average (the keys of sequential ids spread evenly)
+FANOUT_BITS = 8  # 256 buckets per level: a million rows make buckets of about 4,000
+BUCKET_ROWS = 262_144  # rows a bucket may hold and still be sorted in memory
 PENDING_ROWS = 65_536  # rows routed but not yet written, over all buckets
 KEY_BITS = 32  # shuffle keys are below 2**32
 
 
-def bucket_bits(count: int) -> int:
-    """log2 of the number of buckets for about `count` rows (a power of two: a key's high bits pick one)."""
-    return max(0, math.ceil(math.log2(max(count, 1) / BUCKET_ROWS)))
-
-
-def shuffled(tables: Iterable[pa.Table], count: int, seed: int, folder: Path, chunk: int) -> Iterator[pa.Table]:
+def shuffled(tables: Iterable[pa.Table], seed: int, folder: Path, chunk: int) -> Iterator[pa.Table]:
     """The rows of `tables` (each with an integer `id` column) ordered by (shuffle key, id), as
-    tables of `chunk` rows (the last may be short); `count` is about how many rows there are (it sizes the buckets,
-    not the result). Spill files go in `folder`, which must exist, and are removed as they are read."""
-    buckets = _Buckets(folder, bucket_bits(count), seed)
+    tables of `chunk` rows (the last may be short). Spill files go in `folder`, which must exist,
+    and are removed as they are read."""
+    buckets = _Buckets(folder, seed, KEY_BITS)
     try:
         for table in tables:
             buckets.route(table)
-        yield from buckets.sorted(chunk)
+        yield from _in_chunks(buckets.ordered(), chunk)
     finally:
         buckets.close()
 
 
-class _Buckets:
-    """Spill files, one per bucket, fed routed rows and read back one at a time in key order."""
+def _in_chunks(tables: Iterable[pa.Table], chunk: int) -> Iterator[pa.Table]:
+    """The rows of `tables`, in order, as tables of `chunk` rows (the last may be short): where
+    the chunks cut does not depend on the buckets."""
+    carried = None  # the rows after the last whole chunk so far
+    for ordered in tables:
+        if carried is not None:
+            ordered = pa.concat_tables([carried, ordered])
+        whole = ordered.num_rows - ordered.num_rows % chunk
+        for start in range(0, whole, chunk):
+            yield ordered.slice(start, chunk)
+        carried = ordered.slice(whole) if whole < ordered.num_rows else None
+    if carried is not None:
+        yield carried
 
-    def __init__(self, folder: Path, bits: int, seed: int) -> None:
-        self.folder, self.bits, self.seed = folder, bits, seed
+
+class _Buckets:
+    """Spill files, one per bucket of the key bits just above `low_bit`, fed routed rows and read
+    back one at a time in key order."""
+
+    def __init__(self, folder: Path, seed: int, high_bit: int) -> None:
+        self.folder, self.seed = folder, seed
+        self.bits = min(FANOUT_BITS, high_bit)
+        self.low_bit = high_bit - self.bits  # keys agree above high_bit: these bits pick the bucket
         self.pending: dict[int, list[pa.Table]] = {}
         self.pending_rows = 0
+        self.rows: dict[int, int] = {}  # rows routed to each bucket
         self.writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         self.files: set[int] = set()  # buckets whose files are written and closed
 
@@ -57,12 +74,13 @@ class _Buckets:
         if not table.num_rows:
             return
         keys = shuffle_keys(table.column("id").to_numpy(), self.seed)
-        buckets = (keys >> np.uint64(KEY_BITS - self.bits)).astype(np.int64)
+        buckets = ((keys >> np.uint64(self.low_bit)) & np.uint64((1 << self.bits) - 1)).astype(np.int64)
         order = np.argsort(buckets, kind="stable")
         ordered, bounds = table.take(order), np.searchsorted(buckets[order], np.arange((1 << self.bits) + 1))
         for bucket in np.flatnonzero(np.diff(bounds)).tolist():
             start, stop = int(bounds[bucket]), int(bounds[bucket + 1])
             self.pending.setdefault(bucket, []).append(ordered.slice(start, stop - start))
+            self.rows[bucket] = self.rows.get(bucket, 0) + stop - start
         self.pending_rows += table.num_rows
         if self.pending_rows >= PENDING_ROWS:
             self.flush()
@@ -77,22 +95,31 @@ class _Buckets:
             writer.write_table(combined)
         self.pending, self.pending_rows = {}, 0
 
-    def sorted(self, chunk: int) -> Iterator[pa.Table]:
-        """Each bucket's rows in (shuffle key, id) order, bucket after bucket, in tables of `chunk`
-        rows (the last may be short): where the chunks cut does not depend on the buckets."""
+    def ordered(self) -> Iterator[pa.Table]:
+        """Every row in (shuffle key, id) order: each bucket's rows as a table (or several, from
+        its own buckets when it is too big to sort at once), bucket after bucket."""
         self.flush()
         self.close_writers()
-        carried = None  # the rows after the last whole chunk so far
         for bucket in sorted(self.files):
-            ordered = self._read_sorted(bucket)
-            if carried is not None:
-                ordered = pa.concat_tables([carried, ordered])
-            whole = ordered.num_rows - ordered.num_rows % chunk
-            for start in range(0, whole, chunk):
-                yield ordered.slice(start, chunk)
-            carried = ordered.slice(whole) if whole < ordered.num_rows else None
-        if carried is not None:
-            yield carried
+            if self.rows[bucket] > BUCKET_ROWS and self.low_bit:
+                yield from self._split(bucket)
+            else:
+                yield self._read_sorted(bucket)
+
+    def _split(self, bucket: int) -> Iterator[pa.Table]:
+        """A bucket too big to sort at once, bucketed again by the next bits of its keys."""
+        folder = self.folder / f"bucket-{self.low_bit:02d}-{bucket:06d}"
+        folder.mkdir()
+        inner = _Buckets(folder, self.seed, self.low_bit)
+        try:
+            with pa.memory_map(str(self._path(bucket))) as source:
+                for part in pa.ipc.open_stream(source):
+                    inner.route(pa.Table.from_batches([part]))
+            self._path(bucket).unlink()
+            yield from inner.ordered()
+        finally:
+            inner.close()
+            folder.rmdir()
 
     def _read_sorted(self, bucket: int) -> pa.Table:
         """A bucket's rows in (shuffle key, id) order; its file is removed."""
@@ -118,4 +145,4 @@ class _Buckets:
             self._path(bucket).unlink(missing_ok=True)
 
     def _path(self, bucket: int) -> Path:
-        return self.folder / f"bucket-{bucket:06d}.arrow"
+        return self.folder / f"bucket-{self.low_bit:02d}-{bucket:06d}.arrow"

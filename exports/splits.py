@@ -14,6 +14,7 @@ import random
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy import BigInteger, ColumnElement, cast, literal
 
 from exports.formats import SPLITS
@@ -71,31 +72,40 @@ class StratifiedSplitter:
         return SPLITS[chosen]
 
     def assign_all(self, labels: list[Any]) -> list[str]:
-        """The splits of the next items with these labels, in order: what `assign` of each gives,
-        one label's run at a time, its counters in locals (half the cost per item)."""
-        positions: dict[Any, list[int]] = {}
-        for row, label in enumerate(labels):
-            positions.setdefault(label, []).append(row)
-        found: list[str] = [""] * len(labels)
-        for label, rows in positions.items():
+        """The splits of the next items with these labels (texts or None), in order: what `assign`
+        of each gives."""
+        return [SPLITS[code] for code in self.assign_codes(pa.array(labels, pa.string())).tolist()]
+
+    def assign_codes(self, labels: pa.Array) -> np.ndarray:
+        """`assign_all` over an Arrow column of labels, as positions in SPLITS (int8): one label's
+        run at a time, its counters in locals (half the cost per item)."""
+        encoded = labels if pa.types.is_dictionary(labels.type) else labels.dictionary_encode()
+        words = [*encoded.dictionary.to_pylist(), None]  # a null index reads the None at the end
+        indices = encoded.indices.fill_null(len(words) - 1).to_numpy()
+        order = np.argsort(indices, kind="stable")
+        bounds = np.searchsorted(indices[order], np.arange(len(words) + 1))
+        found = np.empty(len(indices), np.int8)
+        for index in np.flatnonzero(np.diff(bounds)).tolist():
+            label, rows = words[index], order[bounds[index]:bounds[index + 1]]
             if label not in self._counts:
-                found[rows[0]], rows = self.assign(label), rows[1:]  # sets up its counters and phases
-            for row, chosen in zip(rows, self._run(label, len(rows))):
-                found[row] = SPLITS[chosen]
+                found[rows[0]], rows = SPLITS.index(self.assign(label)), rows[1:]  # sets up its counters
+            found[rows] = self._run(label, len(rows))
         return found
 
     def _run(self, label: Any, count: int) -> list[int]:
         """The next `count` choices for `label`, with `assign`'s arithmetic, and counted."""
         counts, phase = self._counts[label], self._phase[label]
-        # A share of 0 never wins (-inf, as in `assign`); the other sums are `assign`'s, float for float.
-        (r0, r1, r2), (p0, p1, p2), inf = self.ratios, phase, -math.inf
+        # The sums are `assign`'s, float for float. A share of 0 (-inf there) needs no test here:
+        # its split's sum stays 0 (its phase is 0 and it is never chosen), while the others' add up
+        # to 1 + their phases, so one of them is always above 0 and wins.
+        (r0, r1, r2), (p0, p1, p2) = self.ratios, phase
         c0, c1, c2 = counts
         start, chosen = c0 + c1 + c2 + 1, []
         choose = chosen.append
         for total in range(start, start + count):
-            first = r0 * total + p0 - c0 if r0 > 0 else inf
-            second = r1 * total + p1 - c1 if r1 > 0 else inf
-            third = r2 * total + p2 - c2 if r2 > 0 else inf
+            first = r0 * total + p0 - c0
+            second = r1 * total + p1 - c1
+            third = r2 * total + p2 - c2
             if first >= second and first >= third:
                 c0 += 1
                 choose(0)

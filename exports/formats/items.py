@@ -46,6 +46,10 @@ class ItemBatch:
     # as compact JSON, None when missing; a list or an Arrow string array): what Parquet writes,
     # without parsing each item's data.
     fields: dict[str, Sequence[str | None]] | None = None
+    # The batch as Arrow columns, when the reader had them so (a Parquet-only build on PostgreSQL):
+    # "split", and Parquet's own "id", "label" (as item_label gives it), "confidence",
+    # "annotators" and "result" (compact JSON); Parquet writes them as they are.
+    columns: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -126,8 +126,13 @@ def row(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
             "result": compact_json(item.result), "annotations": _annotations(item)}
 
 
+def answers_by_label(spec: FormatSpec) -> bool:
+    """Whether a row's answer is its label alone (`item_label`): what ItemBatch.columns can hold."""
+    return (spec.kind == "classification" and not spec.multi_label) or spec.kind == "pairwise"
+
+
 def _answer_columns(batch: ItemBatch, spec: FormatSpec) -> dict[str, list[Any]]:
-    if (spec.kind == "classification" and not spec.multi_label) or spec.kind == "pairwise":
+    if answers_by_label(spec):
         return {"label": batch_labels(batch, spec)}
     answers = [_answer(item, spec) for item in batch.items()]
     return {name: [answer[name] for answer in answers] for name, _ in _answer_types(spec)}
@@ -135,6 +140,9 @@ def _answer_columns(batch: ItemBatch, spec: FormatSpec) -> dict[str, list[Any]]:
 
 def columns(batch: ItemBatch, spec: FormatSpec) -> dict[str, list[Any]]:
     """A batch of items as the columns of `arrow_schema(spec)`: the values of `row`, column by column."""
+    if batch.columns is not None:  # made in Arrow by the reader: no Python object per row
+        own = {name: column for name, column in batch.columns.items() if name != "split"}
+        return {**own, **{name: _field(batch, name) for name in spec.fields}, "annotations": [None] * len(batch)}
     annotations = (None if batch.annotations is None else
                    [_annotations(item) for item in batch.items()])
     return {"id": batch.ids, **{name: _field(batch, name) for name in spec.fields},
@@ -155,7 +163,7 @@ def record_batch(batch: ItemBatch, spec: FormatSpec, schema: pa.Schema) -> pa.Re
 
 def split_masks(batch: ItemBatch) -> dict[str, pa.BooleanArray]:
     """Which rows of the batch go to each split; ValueError naming the first item of no split."""
-    splits = pa.array(batch.splits, pa.string())
+    splits = batch.columns["split"] if batch.columns is not None else pa.array(batch.splits, pa.string())
     known = pc.is_in(splits, value_set=pa.array(SPLITS))
     if not pc.all(known).as_py():
         check_split(batch.item(pc.index(known, False).as_py()))

@@ -1,14 +1,16 @@
-"""PostgreSQL's fast path for a dataset's rows (COPY, shuffled outside the database) gives what the
-portable path gives there, row for row, and the same files byte for byte, including the data
-PostgreSQL reads differently from Python: non-string and missing fields, JSON null, \\u0000,
-escapes, labels such as "NA" or with quotes, percent signs and commas, no label at all."""
+"""PostgreSQL's fast path for a dataset's rows (binary COPY into Arrow on a second connection in the
+same snapshot, shuffled outside the database) gives what the portable path gives there, row for
+row, and the same files byte for byte, including the data PostgreSQL reads differently from
+Python: non-string and missing fields, JSON null, \\u0000, escapes, labels such as "NA" or with
+quotes, percent signs and commas, no label at all. A transaction that wrote rows (which a second
+connection cannot see) takes the portable path and sees them."""
 from __future__ import annotations
 
 import json
 import secrets
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from exports import build, rows, shuffle
@@ -39,7 +41,18 @@ def session(pg_url):
 
 @pytest.fixture
 def project(session) -> Project:
-    """A classification job of 150 agreed items (some without a label), its odd data among them."""
+    """A classification job of 150 agreed items (some without a label), its odd data among them,
+    committed (the fast path reads on a second connection) and deleted afterwards."""
+    project = add_project(session)
+    session.commit()
+    yield project
+    session.rollback()
+    session.execute(delete(Project).where(Project.id == project.id))  # its tasks and consensus go with it
+    session.commit()
+
+
+def add_project(session) -> Project:
+    """The job of `project`, in the session's transaction, not committed."""
     from accounts.service import create_user
     from projects.bulk import insert_tasks, to_json
     from projects.intake import content_hash
@@ -76,9 +89,11 @@ def portable(connection, query, data, seed, spill, fields=None):
 
 @pytest.mark.parametrize("fields", [None, ("text",)])
 def test_copied_rows_are_the_fetched_rows(session, project, tmp_path, monkeypatch, fields):
-    monkeypatch.setattr(shuffle, "BUCKET_ROWS", 16)  # several buckets
+    monkeypatch.setattr(shuffle, "FANOUT_BITS", 2)  # several buckets, bucketed again
+    monkeypatch.setattr(shuffle, "BUCKET_ROWS", 16)
     monkeypatch.setattr(rows, "CHUNK", 40)
     query = builder(session, project, tmp_path)._query()
+    assert rows.read_tables(session.connection(), query, Task.data, 5, tmp_path, fields) is not None  # the fast path
     copied = list(rows.read_rows(session.connection(), query, Task.data, 5, tmp_path, fields))
     fetched = list(portable(session.connection(), query, Task.data, 5, tmp_path))
     assert [len(chunk.ids) for chunk in copied] == [len(chunk.ids) for chunk in fetched] == [40, 40, 40, 30]
@@ -97,6 +112,7 @@ def test_copied_rows_are_the_fetched_rows(session, project, tmp_path, monkeypatc
 
 @pytest.mark.parametrize("formats", [["parquet"], ["jsonl", "parquet", "csv"]])
 def test_a_version_built_by_copy_has_the_bytes_of_the_portable_build(session, project, tmp_path, monkeypatch, formats):
+    monkeypatch.setattr(shuffle, "FANOUT_BITS", 2)
     monkeypatch.setattr(shuffle, "BUCKET_ROWS", 16)
     digests = []
     for path in ("copy", "portable"):
@@ -108,3 +124,11 @@ def test_a_version_built_by_copy_has_the_bytes_of_the_portable_build(session, pr
         digests.append(version_digest(file_digests(tmp_path / path)))
     assert version.stats.items > 50
     assert digests[0] == digests[1]
+
+
+def test_a_transaction_that_wrote_reads_its_own_rows(session, tmp_path):
+    project = add_project(session)  # not committed: no other connection sees these rows
+    query = builder(session, project, tmp_path)._query()
+    assert rows.read_tables(session.connection(), query, Task.data, 5, tmp_path) is None
+    read = list(rows.read_rows(session.connection(), query, Task.data, 5, tmp_path))
+    assert sum(len(chunk.ids) for chunk in read) == 150

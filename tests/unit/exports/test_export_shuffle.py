@@ -32,12 +32,17 @@ def test_shuffle_keys_are_the_database_keys(seed):
 
 
 def test_rows_come_in_key_then_id_order_in_whole_chunks_and_leave_no_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(shuffle, "BUCKET_ROWS", 50)  # 2,000 rows: 64 buckets
+    monkeypatch.setattr(shuffle, "FANOUT_BITS", 3)  # 2,000 rows: 8 buckets of about 250 rows,
+    monkeypatch.setattr(shuffle, "BUCKET_ROWS", 20)  # each bucketed again, most of them twice
     monkeypatch.setattr(shuffle, "PENDING_ROWS", 300)  # several writes per bucket file
     ids = list(range(1, 2001))
     random.Random(5).shuffle(ids)
     seed = 11
-    chunks = list(shuffle.shuffled(tables_of(ids, 170), len(ids), seed, tmp_path, 128))
+    split = []
+    original = shuffle._Buckets._split
+    monkeypatch.setattr(shuffle._Buckets, "_split", lambda self, bucket: split.append(self.low_bit) or original(self, bucket))
+    chunks = list(shuffle.shuffled(tables_of(ids, 170), seed, tmp_path, 128))
+    assert {29, 26} <= set(split)  # buckets were bucketed again, at two levels
     order = [number for chunk in chunks for number in chunk.column("id").to_pylist()]
     keys = shuffle_keys(np.array(ids), seed).tolist()
     assert order == [number for _, number in sorted(zip(keys, ids))]
@@ -48,8 +53,9 @@ def test_rows_come_in_key_then_id_order_in_whole_chunks_and_leave_no_files(tmp_p
 
 
 def test_a_consumer_that_stops_early_leaves_no_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(shuffle, "FANOUT_BITS", 2)
     monkeypatch.setattr(shuffle, "BUCKET_ROWS", 10)
-    stream = shuffle.shuffled(tables_of(list(range(1, 301)), 40), 300, 3, tmp_path, 16)
+    stream = shuffle.shuffled(tables_of(list(range(1, 301)), 40), 3, tmp_path, 16)
     next(stream)
     assert list(tmp_path.iterdir())  # the buckets not yet read
     stream.close()
@@ -57,7 +63,7 @@ def test_a_consumer_that_stops_early_leaves_no_files(tmp_path, monkeypatch):
 
 
 def test_an_empty_query_gives_no_chunks(tmp_path):
-    assert list(shuffle.shuffled([], 0, 1, tmp_path, 10)) == []
+    assert list(shuffle.shuffled([], 1, tmp_path, 10)) == []
     assert list(tmp_path.iterdir()) == []
 
 
