@@ -18,11 +18,10 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from sqlalchemy.engine import Connection
 from exports.formats.outputs import compact_json
 from exports.shuffle import shuffled
 from exports.splits import shuffle_key
+from readahead import read_ahead
 
 CHUNK = 10_000  # rows per chunk, and so per ItemBatch
 REPEATED = ("label", "result", "method")  # columns of a few distinct texts
@@ -219,45 +219,10 @@ def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
         cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         cursor.execute(statement)
-        for batch in read_ahead(cursor.fetch_record_batch()):
+        for batch in read_ahead(cursor.fetch_record_batch(), depth=2, name="export-read-ahead"):
             yield pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
                            names=batch.schema.names)
         cursor.execute("COMMIT")
-
-
-def read_ahead(batches: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """The batches of `batches`, each read by a thread of its own up to `depth` ahead of the caller;
-    stopping early stops the thread after the batch it is reading."""
-    queue: Queue = Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if stop.is_set():
-                    break
-                queue.put(batch)
-        except BaseException as problem:  # noqa: BLE001 - raised again in the caller
-            queue.put(problem)
-        else:
-            queue.put(done)
-
-    thread = threading.Thread(target=produce, name="export-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while (item := queue.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # let a producer blocked on a full queue see the stop
-            try:
-                queue.get(timeout=0.05)
-            except Empty:
-                pass
-        thread.join()
 
 
 def _typed(column: pa.Array, kind: pa.DataType) -> pa.Array:

@@ -17,15 +17,12 @@ in a helper thread while the server inserts the current one.
 """
 from __future__ import annotations
 
-import contextvars
 import logging
-import queue
 import shutil
-import threading
 import uuid
 from contextlib import closing
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, NamedTuple, TypeVar
+from typing import Any, BinaryIO, Iterator, NamedTuple
 
 from flask import current_app
 from sqlalchemy import delete
@@ -43,6 +40,7 @@ from projects.bulk import KnownContent, insert_tasks, known_hashes, timestamp, t
 from projects.intake import IntakeError, Item, RowError, detect_format, read_items
 from projects.media import MediaStore, read_zip
 from projects.models import Project, ProjectStatus, Upload, UploadPhase
+from readahead import read_ahead
 from tasks.models import Task
 
 logger = logging.getLogger(__name__)
@@ -53,7 +51,6 @@ CHUNK = 20_000  # rows per insert-and-commit: the unit of resumption (~300 bytes
 # works in ours, and releases the GIL once per inserted row, so a parsing thread would stall it.)
 READ_AHEAD_DIALECTS = frozenset({"postgresql"})
 MAX_LISTED = 200  # errors and duplicates listed in a report (all are counted)
-T = TypeVar("T")
 
 
 def uploads_dir() -> Path:
@@ -93,7 +90,7 @@ def media_store() -> MediaStore:
 
 def _entries(upload: Upload, config: label_config.LabelConfig) -> Iterator[Item | RowError]:
     """The upload's items and bad rows. Reads the upload's fields now and the file lazily, so
-    the iterator may run in another thread (see `_read_ahead`)."""
+    the iterator may run in another thread (see `readahead`)."""
     path, file, fmt, gold_field = uploads_dir() / upload.stored_as, upload.filename, upload.format, upload.gold_field
     store = media_store() if fmt == "zip" else None
     return _read_file(path, file, fmt, config.data_fields, gold_field, store)
@@ -191,57 +188,13 @@ def _scan(entries: Iterator[Item | RowError], batcher: Batcher, done: int, error
     yield _Scan(chunk, n, list(errors), error_count, True)
 
 
-def _read_ahead(source: Iterator[T]) -> Iterator[T]:
-    """`source`'s values, each next one computed in a helper thread while the caller works on
-    the current one. For an import into PostgreSQL: the server inserts a chunk in its own
-    process while this one parses the next. At most two values exist at a time; exceptions
-    reach the caller in order; closing the iterator stops the thread."""
-    handoff: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for value in source:
-                handoff.put((True, value))
-                handoff.join()  # wait until the caller has it: two values at most
-                if stop.is_set():
-                    return
-            handoff.put((False, None))
-        except BaseException as err:  # why broad: re-raised in the caller's thread, as it is
-            handoff.put((False, err))
-        finally:
-            getattr(source, "close", lambda: None)()
-
-    # the copied context carries the app context (current_app) into the thread
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(produce,),
-                              name="import-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            more, value = handoff.get()
-            handoff.task_done()
-            if not more:
-                if value is not None:
-                    raise value
-                return
-            yield value
-    finally:
-        stop.set()
-        while thread.is_alive():  # release a producer waiting to hand over its last value
-            try:
-                handoff.get(timeout=0.05)
-                handoff.task_done()
-            except queue.Empty:
-                pass
-
-
 def _import(session: Session, upload: Upload, project: Project, config: label_config.LabelConfig) -> None:
     """One pass over the file: every full chunk is committed as it comes; see `_scan`."""
     batcher = Batcher(session, project)
     scans = _scan(_entries(upload, config), batcher, upload.rows_committed, list(upload.errors),
                   upload.error_count, upload.skip_bad_rows)
     if session.get_bind().dialect.name in READ_AHEAD_DIALECTS:
-        scans = _read_ahead(scans)
+        scans = read_ahead(scans, name="import-read-ahead")
     probe = False  # whether to ask for known content before inserting, see _commit_chunk
     with closing(scans):  # also on a failure: stops the read-ahead thread at once
         for scan in scans:

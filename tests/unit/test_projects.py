@@ -121,21 +121,6 @@ def test_batches_fill_in_file_order_across_chunks(manager, monkeypatch):
     assert len(set(numbers.values())) == len(numbers) == 5  # 南明区 2 + 2, 花溪区 2 + 1, 云岩区 1
 
 
-def test_read_ahead_hands_over_values_and_errors_in_order_and_stops_when_closed():
-    def source():
-        yield from (1, 2)
-        raise ValueError("broken file")
-
-    values = imports._read_ahead(source())
-    assert [next(values), next(values)] == [1, 2]
-    with pytest.raises(ValueError, match="broken file"):
-        next(values)
-    endless = imports._read_ahead(iter(range(10**9)))
-    assert next(endless) == 0
-    endless.close()
-    assert not [t for t in threading.enumerate() if t.name == "import-read-ahead"]
-
-
 @pytest.mark.parametrize("read_ahead", [False, True], ids=["inline", "read-ahead"])
 def test_import_resumes_after_a_crash_without_duplicates(app, manager, monkeypatch, read_ahead):
     project = new_project(manager, batch_size=3)
