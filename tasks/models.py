@@ -29,11 +29,10 @@ class Task(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # No separate index on project_id: the unique (project_id, content_hash) index leads with it.
-    # It references project.id with a foreign key's rules (ON DELETE CASCADE), enforced by
-    # triggers (migration 0002), not a declared key: PostgreSQL checks a declared one with a
-    # query per inserted row, and imports insert hundreds of thousands; the trigger checks each
-    # INSERT statement once (COPY of 1M tasks: server CPU 19-22 s with the key, 11-14 s without).
-    project_id: Mapped[int]
+    # On PostgreSQL this key is enforced by triggers instead (migration 0002, schema.TRIGGER_KEYS):
+    # PostgreSQL checks a declared key with a query per inserted row, the triggers once per INSERT
+    # statement (COPY of 1M tasks: server CPU 19-22 s with the key, 11-14 s with the triggers).
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     # batch_id and upload_id deliberately have no foreign key: each checked key costs a trigger,
     # a lookup and a row lock per inserted task, and imports insert hundreds of thousands of tasks
     # (COPY of 1M tasks into PostgreSQL: 17.9 s with the project and batch keys checked, 11.0 s

@@ -1,5 +1,5 @@
-"""Shared check: task.project_id keeps a foreign key's rules, which triggers enforce (migration
-0002), on whichever database the session is on."""
+"""Shared check: task.project_id keeps a foreign key's rules on whichever database the session
+is on (SQLite: the declared key; PostgreSQL: the triggers of migration 0002)."""
 from __future__ import annotations
 
 import secrets
