@@ -4,7 +4,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from schema import metadata
+from schema import include_object_on, metadata
 
 config = context.config
 
@@ -22,7 +22,7 @@ def run_online() -> None:
     with engine.connect() as connection:
         # Batch mode lets later migrations alter tables on SQLite, which has no ALTER COLUMN.
         context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                          compare_type=True)
+                          compare_type=True, include_object=include_object_on(connection.dialect.name))
         with context.begin_transaction():
             context.run_migrations()
 

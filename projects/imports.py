@@ -13,7 +13,8 @@ Speed: a chunk keeps compact row tuples, not parsed items; batches are placed a 
 a chunk is inserted on the bet that the job holds none of its content, and only when the unique
 index says otherwise is it rolled back, its known hashes probed and the rest inserted (later
 chunks probe first until one holds nothing known); and into PostgreSQL the next chunk is parsed
-in a helper thread while the server inserts the current one.
+in a helper thread while the server inserts the current one, from COPY buffers of many rows
+(projects.bulk), each INSERT checked against the job once, not per row (migration 0002).
 """
 from __future__ import annotations
 
@@ -240,9 +241,12 @@ def _store(session: Session, upload: Upload, batcher: Batcher, scan: _Scan, know
     upload.errors, upload.error_count = scan.errors, scan.error_count
     if scan.finished:
         upload.rows_total = through
-    new = [(h, row) for h, row in chunk.rows.items() if h not in known]
-    repeats = chunk.repeats + [line for h, (line, *_) in chunk.rows.items() if h in known]
-    batch_ids = iter(batcher.place([group for _, (_, _, gold, group) in new if gold is None]))
+    if known:  # only after the job was found holding some of the chunk's content
+        new = [(h, row) for h, row in chunk.rows.items() if h not in known]
+        repeats = chunk.repeats + [chunk.rows[h][0] for h in known]
+    else:
+        new, repeats = chunk.rows.items(), chunk.repeats
+    batch_ids = iter(batcher.place([row[3] for _, row in new if row[2] is None]))  # the groups of non-gold rows
     now, project_id, upload_id = timestamp(session, utcnow()), upload.project_id, upload.id  # made once
     insert_tasks(session, (
         (project_id, None if gold is not None else next(batch_ids), upload_id, text, h, gold is not None,

@@ -113,16 +113,31 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _items(records: Iterator[Record | RowError], file: str, required: tuple[str, ...],
+def _blank_check(required: tuple[str, ...], table: bool) -> Callable[[dict[str, Any]], bool] | None:
+    """Whether a row's data leaves a required field blank (see `_is_blank`); None: nothing is
+    required. In a table every required column exists (`_check_columns`) and every cell is a
+    str, so the check is a strip of the cells, without a Python call per field."""
+    if not required:
+        return None
+    if not table:
+        return lambda data: any(map(_is_blank, map(data.get, required)))
+    cells = itemgetter(*required)
+    if len(required) == 1:  # itemgetter gives a bare value for just one name
+        return lambda data: not cells(data).strip()
+    return lambda data: not all(map(str.strip, cells(data)))
+
+
+def _items(records: Iterator[Record | RowError], file: str, required: tuple[str, ...], table: bool,
            gold_field: str | None, encode: Callable[[dict[str, Any]], str]) -> Iterator[Item | RowError]:
     # why the local names and tuple.__new__: this loop runs once per row of files of millions
     new, sha256, size = tuple.__new__, hashlib.sha256, HASH_BYTES
+    blank = _blank_check(required, table)
     for record in records:
         if record.__class__ is RowError:
             yield record
             continue
         line, data = record
-        if required and any(map(_is_blank, map(data.get, required))):
+        if blank is not None and blank(data):
             # one error per field, so the report lists everything to fix in the row
             yield from (RowError(file, line, name, f"missing required field '{name}'")
                         for name in required if _is_blank(data.get(name)))
@@ -164,4 +179,4 @@ def read_items(stream: BinaryIO, filename: str, *, format: str | None = None,
     # a header fixes every row's keys, and table cells are text: one template serves the file
     encode = canonical_json if opened.columns is None else \
         _table_json(name for name in opened.columns if name != gold_field)
-    return _items(opened.records, filename, required, gold_field, encode)
+    return _items(opened.records, filename, required, opened.columns is not None, gold_field, encode)

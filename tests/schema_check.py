@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from schema import metadata
+from schema import include_object_on, metadata
 
 
 def schema_drift(url: str) -> list:
@@ -13,7 +13,8 @@ def schema_drift(url: str) -> list:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": include_object_on(conn.dialect.name)})
             return compare_metadata(context, metadata)
     finally:
         engine.dispose()

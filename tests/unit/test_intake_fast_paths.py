@@ -2,7 +2,8 @@
 
 Reading a CSV of a million rows runs a few lines per row millions of times, so those lines take
 shortcuts: the usual row skips `_table_record`, table rows are encoded with a per-file template
-instead of `canonical_json`, and items are hashed and built inline. Each is checked here
+instead of `canonical_json`, required cells are checked by a strip of their text, and items are
+hashed and built inline. Each is checked here
 against the general function, over arbitrary text."""
 from __future__ import annotations
 
@@ -33,6 +34,15 @@ def test_the_usual_row_is_the_record_table_record_makes(names, data):
 def test_table_template_is_canonical_json(names, data):
     row = {name: data.draw(TEXT) for name in names}
     assert intake._table_json(names)(row) == canonical_json(row)
+
+
+@FAST
+@given(names=NAMES.filter(bool), data=st.data())
+def test_table_blank_check_is_the_general_one(names, data):
+    row = {name: data.draw(st.sampled_from(["", " ", "\t\u3000", "\n"]) | TEXT) for name in names}
+    required = tuple(data.draw(st.lists(st.sampled_from(names), min_size=1, unique=True)))
+    assert intake._blank_check(required, True)(row) == intake._blank_check(required, False)(row) \
+        == any(intake._is_blank(row[name]) for name in required)
 
 
 @FAST
