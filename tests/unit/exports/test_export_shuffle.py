@@ -31,6 +31,13 @@ def test_shuffle_keys_are_the_database_keys(seed):
             assert int(shuffle_keys(np.array([task_id]), seed)[0]) == expected
 
 
+@pytest.mark.parametrize("seed", [0, 11, 2**32 - 1])
+def test_one_sort_key_orders_as_shuffle_key_then_id(seed):
+    ids = np.array([1, 2, 3, 2**31 - 1, 2**31, 2**32 - 1, 40_000, 39_999], np.int64)
+    expected = np.lexsort((ids, shuffle_keys(ids, seed)))
+    assert np.argsort(shuffle._sort_keys(ids, seed)).tolist() == expected.tolist()
+
+
 def test_rows_come_in_key_then_id_order_in_whole_chunks_and_leave_no_files(tmp_path, monkeypatch):
     monkeypatch.setattr(shuffle, "FANOUT_BITS", 3)  # 2,000 rows: 8 buckets of about 250 rows,
     monkeypatch.setattr(shuffle, "BUCKET_ROWS", 20)  # each bucketed again, most of them twice
