@@ -82,3 +82,19 @@ def test_splits_of_a_batch_are_those_given_one_item_at_a_time(ratios):
     expected = [one_by_one.assign(label) for label in labels]
     assert [split for start in range(0, len(labels), 701)
             for split in in_batches.assign_all(labels[start:start + 701])] == expected
+
+
+@pytest.mark.parametrize(("ratios", "periodic"), [((0.8, 0.1, 0.1), True), ((1 / 3, 1 / 3, 1 / 3), True),
+                                                  ((0.7, 0.3, 0.0), True), ((0.123, 0.456, 0.421), False)])
+def test_long_runs_of_splits_guessed_in_bulk_are_those_given_one_item_at_a_time(ratios, periodic, monkeypatch):
+    rng = random.Random(f"long {ratios}")
+    labels = [rng.choice(["生态环境", "交通运输"]) for _ in range(40_000)]
+    one_by_one, in_batches = StratifiedSplitter(ratios, 3), StratifiedSplitter(ratios, 3)
+    checked = []
+    original = StratifiedSplitter._checked
+    monkeypatch.setattr(StratifiedSplitter, "_checked",
+                        lambda self, label, guess: checked.append(len(guess)) or original(self, label, guess))
+    expected = [one_by_one.assign(label) for label in labels]
+    assert [split for start in range(0, len(labels), 10_000)
+            for split in in_batches.assign_all(labels[start:start + 10_000])] == expected
+    assert bool(checked) == periodic  # bulk guesses were made and checked where the choices repeat
