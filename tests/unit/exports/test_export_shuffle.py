@@ -31,6 +31,13 @@ def test_shuffle_keys_are_the_database_keys(seed):
             assert int(shuffle_keys(np.array([task_id]), seed)[0]) == expected
 
 
+@pytest.mark.parametrize("seed", [0, 11, 2**32 - 1])
+def test_one_sort_key_orders_as_shuffle_key_then_id(seed):
+    ids = np.array([1, 2, 3, 2**31 - 1, 2**31, 2**32 - 1, 40_000, 39_999], np.int64)
+    expected = np.lexsort((ids, shuffle_keys(ids, seed)))
+    assert np.argsort(shuffle._sort_keys(ids, seed)).tolist() == expected.tolist()
+
+
 def test_rows_come_in_key_then_id_order_in_whole_chunks_and_leave_no_files(tmp_path, monkeypatch):
     monkeypatch.setattr(shuffle, "FANOUT_BITS", 3)  # 2,000 rows: 8 buckets of about 250 rows,
     monkeypatch.setattr(shuffle, "BUCKET_ROWS", 20)  # each bucketed again, most of them twice
@@ -75,3 +82,19 @@ def test_splits_of_a_batch_are_those_given_one_item_at_a_time(ratios):
     expected = [one_by_one.assign(label) for label in labels]
     assert [split for start in range(0, len(labels), 701)
             for split in in_batches.assign_all(labels[start:start + 701])] == expected
+
+
+@pytest.mark.parametrize(("ratios", "periodic"), [((0.8, 0.1, 0.1), True), ((1 / 3, 1 / 3, 1 / 3), True),
+                                                  ((0.7, 0.3, 0.0), True), ((0.123, 0.456, 0.421), False)])
+def test_long_runs_of_splits_guessed_in_bulk_are_those_given_one_item_at_a_time(ratios, periodic, monkeypatch):
+    rng = random.Random(f"long {ratios}")
+    labels = [rng.choice(["生态环境", "交通运输"]) for _ in range(40_000)]
+    one_by_one, in_batches = StratifiedSplitter(ratios, 3), StratifiedSplitter(ratios, 3)
+    checked = []
+    original = StratifiedSplitter._checked
+    monkeypatch.setattr(StratifiedSplitter, "_checked",
+                        lambda self, label, guess: checked.append(len(guess)) or original(self, label, guess))
+    expected = [one_by_one.assign(label) for label in labels]
+    assert [split for start in range(0, len(labels), 10_000)
+            for split in in_batches.assign_all(labels[start:start + 10_000])] == expected
+    assert bool(checked) == periodic  # bulk guesses were made and checked where the choices repeat
