@@ -7,10 +7,11 @@ own connection so the rows commit or roll back with everything else. The COPY da
 in COPY's binary format, a buffer of many rows at a time (the run of values that repeats from
 row to row, e.g. job, batch, upload, timestamp, encoded once), and written whole: psycopg's
 per-row `write_row` cost about twice as much Python time, in the thread that also feeds the
-server. A row whose content the
-job already holds raises `KnownContent` (the unique index noticed it): the caller rolls back
-and probes with `known_hashes`, which costs about as much as the insert itself, so an import
-only probes once it has met known content.
+server.
+
+A row whose content the job already holds raises `KnownContent` (the unique index noticed it):
+the caller rolls back and probes with `known_hashes`, which costs about as much as the insert
+itself, so an import only probes once it has met known content.
 """
 from __future__ import annotations
 
