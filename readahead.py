@@ -4,17 +4,21 @@ server inserting a chunk in its own process while the next is parsed; the ADBC d
 rows in C++ while the build writes the last ones).
 
 Used by imports (`projects.imports`) and dataset builds (`exports.rows`): one implementation of
-the hand-over, its bound on memory, its errors and its stopping.
+the hand-over, its bound on memory, its errors and its stopping. `prompt_gil` is for a caller
+that mostly waits on a server while the thread computes in Python: see there.
 """
 from __future__ import annotations
 
 import contextvars
 import queue
+import sys
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
+PROMPT_SWITCH = 1e-4  # seconds, see prompt_gil
 _DONE = object()
 
 
@@ -64,3 +68,21 @@ def read_ahead(source: Iterable[T], *, depth: int = 1, name: str = "read-ahead")
         while thread.is_alive():  # wake a producer waiting for room, so that it sees the stop
             room.release()
             thread.join(0.05)
+
+
+@contextmanager
+def prompt_gil(interval: float = PROMPT_SWITCH) -> Iterator[None]:
+    """Within the block, a thread that wants the GIL gets it after `interval` seconds of another
+    thread's Python, not after Python's default 5 ms (`sys.setswitchinterval`, process-wide,
+    restored after the block).
+
+    For a caller that feeds a database server, while a `read_ahead` thread parses: each time the
+    caller came back from the server (a reply, room in the socket) it waited up to 5 ms for the
+    parser to let go, and the server idled meanwhile. A 1M-row import into PostgreSQL ran at ~45k
+    rows/s with the default and ~60k with 0.1 ms, for the same CPU: the server became its limit."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, interval))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)

@@ -44,9 +44,14 @@ class Batcher:
         return "" if value is None else str(value)[:200]
 
     def place(self, groups: Iterable[str | None]) -> list[int]:
-        """The batch of each item, in order, given the items' groups (see `group_of`): each goes
-        into its group's last batch until that is full. Creates the batches this opens (one
-        INSERT) and writes the sizes of those that grew; the caller commits."""
+        """The batch of each item, in order: `place_runs`, a batch id per item."""
+        return list(itertools.chain.from_iterable(itertools.repeat(b, n) for b, n in self.place_runs(groups)))
+
+    def place_runs(self, groups: Iterable[str | None]) -> list[tuple[int, int]]:
+        """Where the items go, in order, given their groups (see `group_of`): each goes into its
+        group's last batch until that is full; as runs of (batch id, items placed in it). Creates
+        the batches this opens (one INSERT) and writes the sizes of those that grew; the caller
+        commits."""
         runs: list[tuple[int, int]] = []  # (batch or placeholder, items placed in it)
         for group, items in itertools.groupby(groups):
             left = sum(1 for _ in items)
@@ -61,7 +66,7 @@ class Batcher:
                 left -= taken
         real = self._materialize()
         self._save()
-        return list(itertools.chain.from_iterable(itertools.repeat(real.get(b, b), n) for b, n in runs))
+        return [(real.get(b, b), n) for b, n in runs]
 
     def _open_batch(self, group: str | None) -> int:
         """A negative placeholder for a new batch of `group`, created by `_materialize`."""

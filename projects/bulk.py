@@ -4,10 +4,12 @@ a job already holds.
 An import writes hundreds of thousands of rows; the ORM's per-row bookkeeping would cost more
 than parsing the file. PostgreSQL gets COPY, SQLite a plain executemany, both on the session's
 own connection so the rows commit or roll back with everything else. The COPY data is made here
-in COPY's binary format, a buffer of many rows at a time (the run of values that repeats from
-row to row, e.g. job, batch, upload, timestamp, encoded once), and written whole: psycopg's
-per-row `write_row` cost about twice as much Python time, in the thread that also feeds the
-server.
+in COPY's binary format, a buffer of many rows at a time, and written whole: psycopg's per-row
+`write_row` cost about twice as much Python time. A row is two parts: its head, the values that
+repeat from row to row (job, batch, upload, timestamp...), encoded once per run of rows, and its
+tail (data, content hash, line), which `copy_tail` encodes where the file is parsed, so that the
+thread feeding the server only joins bytes (`insert_runs`): an import's server works while
+Python parses, and it idled whenever that thread waited for the parser to let go of the GIL.
 
 A row whose content the job already holds raises `KnownContent` (the unique index noticed it):
 the caller rolls back and probes with `known_hashes`, which costs about as much as the insert
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +44,7 @@ _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _TRAILER = b"\xff\xff"
 _NULL = b"\xff\xff\xff\xff"
 _FIELDS = struct.pack(">h", len(COLUMNS))
+HEAD_COLUMNS = _COPY_COLUMNS[:9]  # a row's head: what `insert_runs` takes once per run
 _TRUE, _FALSE = b"\x00\x00\x00\x01\x01", b"\x00\x00\x00\x01\x00"  # bool: one byte
 _length = struct.Struct(">i").pack
 _int4 = struct.Struct(">ii").pack  # length 4, then the integer
@@ -69,18 +72,10 @@ def insert_tasks(session: Session, values: Iterable[tuple[Any, ...]]) -> None:
     database works while the caller makes the next ones. Raises KnownContent for a row whose
     content the job holds (then roll back)."""
     connection = session.connection()
-    dbapi = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        try:  # binary: the server has no text to parse (a third less of its time per row)
-            with dbapi.cursor() as cursor, cursor.copy(
-                    f"COPY task ({', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-                for buffer in _copy_buffers(values):
-                    copy.write(buffer)
-        except psycopg.errors.UniqueViolation as err:
-            if err.diag.constraint_name != UNIQUE_CONTENT:
-                raise
-            raise KnownContent() from err
+        insert_runs(session, _runs(values))
     else:
+        dbapi = connection.connection.driver_connection
         marks = ", ".join("?" for _ in COLUMNS)
         cursor = dbapi.cursor()
         try:
@@ -93,29 +88,64 @@ def insert_tasks(session: Session, values: Iterable[tuple[Any, ...]]) -> None:
             cursor.close()
 
 
-def _copy_buffers(values: Iterable[tuple[Any, ...]]) -> Iterator[bytes]:
-    """Rows in COLUMNS' order as COPY's binary format for _COPY_COLUMNS, in buffers of about
-    COPY_BUFFER bytes: signature, rows, trailer."""
-    runs: dict[tuple[Any, ...], bytes] = {}  # the repeating columns' values -> their fields, encoded
-    parts, size = [_SIGNATURE], 0
+def copy_tails(dialect: str) -> Callable[[str, bytes, int], bytes] | None:
+    """`copy_tail` where `insert_runs` takes rows on this database (PostgreSQL), else None."""
+    return copy_tail if dialect == "postgresql" else None
+
+
+def copy_tail(data: str, digest: bytes, line: int) -> bytes:
+    """A task row's tail, the values that change with every row: `data` (JSON text), the content
+    hash (HASH_BYTES long) and the source line, in COPY's binary format."""
+    encoded = data.encode()
+    return b"".join((_length(len(encoded)), encoded, _length(len(digest)), digest, _integer(line)))
+
+
+def insert_runs(session: Session, runs: Iterable[tuple[tuple[Any, ...], Sequence[bytes]]]) -> None:
+    """PostgreSQL: insert task rows given as runs, each the values of HEAD_COLUMNS that its rows
+    share (`gold_answer` as JSON text, `created_at` as `timestamp` gives it) and the rows'
+    tails (`copy_tail`). Sent in buffers of about COPY_BUFFER bytes as the runs come. Raises
+    KnownContent for a row whose content the job holds (then roll back)."""
+    dbapi = session.connection().connection.driver_connection
+    heads: dict[tuple[Any, ...], bytes] = {}
+    try:  # binary: the server has no text to parse (a third less of its time per row)
+        with dbapi.cursor() as cursor, cursor.copy(
+                f"COPY task ({', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            parts, size = [_SIGNATURE], 0
+            for values, tails in runs:
+                if not tails:
+                    continue
+                head = heads.get(values)
+                if head is None:
+                    if len(heads) > 4096:  # gold answers make runs of one row: keep them from piling up
+                        heads.clear()
+                    head = heads[values] = _head(*values)
+                parts += (head, head.join(tails))  # the head before every tail
+                size += len(parts[-1]) + len(head)
+                if size >= COPY_BUFFER:
+                    copy.write(b"".join(parts))
+                    parts, size = [], 0
+            parts.append(_TRAILER)
+            copy.write(b"".join(parts))
+    except psycopg.errors.UniqueViolation as err:
+        if err.diag.constraint_name != UNIQUE_CONTENT:
+            raise
+        raise KnownContent() from err
+
+
+def _head(project_id: int, batch_id: int | None, upload_id: int | None, gold: bool, answer: str | None,
+          annotated: int, slots: int, is_open: bool, created: datetime) -> bytes:
+    """A row's field count and its HEAD_COLUMNS values, in COPY's binary format."""
+    return b"".join((_FIELDS, _int4(4, project_id), _integer(batch_id), _integer(upload_id), _TRUE if gold else _FALSE,
+                     _text(answer), _int4(4, annotated), _int4(4, slots), _TRUE if is_open else _FALSE,
+                     _timestamp(created)))
+
+
+def _runs(values: Iterable[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], list[bytes]]]:
+    """Rows in COLUMNS' order as `insert_runs` takes them: a run per row (the general case)."""
     for project_id, batch_id, upload_id, data, digest, gold, answer, line, annotated, slots, is_open, \
             created in values:
-        run = (project_id, batch_id, upload_id, gold, answer, annotated, slots, is_open, created)
-        fields = runs.get(run)
-        if fields is None:
-            fields = runs[run] = b"".join((
-                _FIELDS, _int4(4, project_id), _integer(batch_id), _integer(upload_id), _TRUE if gold else _FALSE,
-                _text(answer), _int4(4, annotated), _int4(4, slots), _TRUE if is_open else _FALSE,
-                _timestamp(created)))
-        data = data.encode()
-        parts += (fields, _length(len(data)), data, _length(len(digest)), digest, _integer(line))
-        size += len(data) + len(fields) + 32
-        if size >= COPY_BUFFER:
-            yield b"".join(parts)
-            parts, size = [], 0
-            runs.clear()  # gold answers make runs of one row: keep them from piling up
-    parts.append(_TRAILER)
-    yield b"".join(parts)
+        yield ((project_id, batch_id, upload_id, gold, answer, annotated, slots, is_open, created),
+               [copy_tail(data, digest, line)])
 
 
 def _integer(value: int | None) -> bytes:

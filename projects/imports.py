@@ -18,12 +18,14 @@ in a helper thread while the server inserts the current one, from COPY buffers o
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import uuid
-from contextlib import closing
+from contextlib import closing, nullcontext
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, BinaryIO, NamedTuple
 
 from flask import current_app
 from sqlalchemy import delete
@@ -37,17 +39,22 @@ from errors import Conflict, InvalidInput
 from extensions import db, one_at_a_time, utcnow
 from projects import label_config
 from projects.batches import Batcher, recount_batches
-from projects.bulk import KnownContent, insert_tasks, known_hashes, timestamp, to_json
+from projects.bulk import KnownContent, copy_tails, insert_runs, insert_tasks, known_hashes, timestamp, to_json
 from projects.intake import IntakeError, Item, RowError, detect_format, read_items
 from projects.media import MediaStore, read_zip
 from projects.models import Project, ProjectStatus, Upload, UploadPhase
-from readahead import read_ahead
+from readahead import prompt_gil, read_ahead
 from tasks.models import Task
 
 logger = logging.getLogger(__name__)
 ZIP_FIELDS = frozenset({"image", "file"})  # what each image of a zip upload becomes
 MEDIA_URL = "/media/"  # where the app serves stored images (the embedded editor shares its origin)
-CHUNK = 20_000  # rows per insert-and-commit: the unit of resumption (~300 bytes of memory each)
+# Rows per insert-and-commit: the unit of resumption (~300 bytes of memory each). SQLite writes
+# every page a transaction changed to its log at commit, and the unique content-hash index takes
+# rows at random places, so each 20,000-row commit rewrote most of that index: 100,000 a commit
+# made its 1M-row import ~25 % faster. PostgreSQL logs only the changes; there the chunk bounds the
+# statement trigger's transition table (migration 0002), which spills past work_mem.
+CHUNK = {"postgresql": 20_000, "sqlite": 100_000}
 # Databases working in a process of their own: the file is parsed while they insert. (SQLite
 # works in ours, and releases the GIL once per inserted row, so a parsing thread would stall it.)
 READ_AHEAD_DIALECTS = frozenset({"postgresql"})
@@ -141,21 +148,25 @@ class _Chunk:
     Keeps what a task row needs, not the parsed items: at CHUNK rows a chunk is what the
     import holds in memory."""
 
-    def __init__(self, batcher: Batcher) -> None:
+    def __init__(self, batcher: Batcher, tail: Callable[[str, bytes, int], bytes] | None) -> None:
         self.group_of = batcher.group_of if batcher.field else None  # None: every item's group is None
-        self.rows: dict[str, tuple[int, str, Any, str | None]] = {}  # hash -> (line, JSON, gold, group)
+        self.tail = tail  # bulk.copy_tail on PostgreSQL: the row's COPY data, made here
+        # hash -> (line, JSON, gold, group, tail or None)
+        self.rows: dict[bytes, tuple[int, str, Any, str | None, bytes | None]] = {}
         self.repeats: list[int] = []  # lines whose content an earlier line of the chunk has
-        self.size = 0
+        self.size = self.golds = 0
 
     def add(self, item: Item) -> None:
         self.size += 1
         line, data, gold, content, text = item
         if content in self.rows:
             self.repeats.append(line)
-        else:  # gold items go in no batch, so their group is never asked for
-            group_of = self.group_of
-            self.rows[content] = (line, text or item.json(), gold,
-                                  None if group_of is None or gold is not None else group_of(data))
+            return
+        text, group_of, tail = text or item.json(), self.group_of, self.tail
+        if gold is not None:  # gold items go in no batch, so their group is never asked for
+            self.golds += 1
+        self.rows[content] = (line, text, gold, None if group_of is None or gold is not None else group_of(data),
+                              None if tail is None else tail(text, content, line))
 
 
 class _Scan(NamedTuple):
@@ -169,11 +180,12 @@ class _Scan(NamedTuple):
 
 
 def _scan(entries: Iterator[Item | RowError], batcher: Batcher, done: int, errors: list[str],
-          error_count: int, skip_bad_rows: bool) -> Iterator[_Scan]:
-    """The file cut into chunks of CHUNK good rows, skipping the `done` rows an interrupted run
+          error_count: int, skip_bad_rows: bool, size: int,
+          tail: Callable[[str, bytes, int], bytes] | None) -> Iterator[_Scan]:
+    """The file cut into chunks of `size` good rows, skipping the `done` rows an interrupted run
     committed. After the first bad row of an all-or-nothing import no row is kept any more, but
     the scan goes on so the report lists every bad row. Touches no database."""
-    chunk, n = _Chunk(batcher), done
+    chunk, n = _Chunk(batcher, tail), done
     for n, entry in enumerate(entries, start=1):
         if n <= done:
             continue
@@ -183,21 +195,22 @@ def _scan(entries: Iterator[Item | RowError], batcher: Batcher, done: int, error
                 errors.append(str(entry))
         elif skip_bad_rows or not error_count:
             chunk.add(entry)
-            if chunk.size == CHUNK:
+            if chunk.size == size:
                 yield _Scan(chunk, n, list(errors), error_count, False)
-                chunk = _Chunk(batcher)
+                chunk = _Chunk(batcher, tail)
     yield _Scan(chunk, n, list(errors), error_count, True)
 
 
 def _import(session: Session, upload: Upload, project: Project, config: label_config.LabelConfig) -> None:
     """One pass over the file: every full chunk is committed as it comes; see `_scan`."""
-    batcher = Batcher(session, project)
+    batcher, dialect = Batcher(session, project), session.get_bind().dialect.name
     scans = _scan(_entries(upload, config), batcher, upload.rows_committed, list(upload.errors),
-                  upload.error_count, upload.skip_bad_rows)
-    if session.get_bind().dialect.name in READ_AHEAD_DIALECTS:
-        scans = read_ahead(scans, name="import-read-ahead")
+                  upload.error_count, upload.skip_bad_rows, CHUNK[dialect], copy_tails(dialect))
+    quick = nullcontext()
+    if dialect in READ_AHEAD_DIALECTS:
+        scans, quick = read_ahead(scans, name="import-read-ahead"), prompt_gil()
     probe = False  # whether to ask for known content before inserting, see _commit_chunk
-    with closing(scans):  # also on a failure: stops the read-ahead thread at once
+    with closing(scans), quick:  # closing, also on a failure: stops the read-ahead thread at once
         for scan in scans:
             if scan.finished and scan.error_count and not upload.skip_bad_rows:
                 upload.rows_total = scan.through
@@ -207,6 +220,24 @@ def _import(session: Session, upload: Upload, project: Project, config: label_co
             if scan.finished:
                 upload.phase = UploadPhase.DONE
                 session.commit()
+
+
+def _runs(chunk: _Chunk, new: Iterable[tuple[bytes, tuple]], batches: list[tuple[int, int]], project_id: int,
+          upload_id: int, now: Any) -> Iterator[tuple[tuple[Any, ...], list[bytes]]]:
+    """The chunk's `new` rows as `bulk.insert_runs` takes them, in file order: a run per batch,
+    joined without a step per row, when the chunk holds no gold row; else a run per row."""
+    tails = [row[4] for _, row in new]
+    if not chunk.golds:
+        start = 0
+        for batch, count in batches:
+            yield (project_id, batch, upload_id, False, None, 0, 0, True, now), tails[start:start + count]
+            start += count
+        return
+    batch_ids = itertools.chain.from_iterable(itertools.repeat(b, n) for b, n in batches)
+    for (_, row), tail in zip(new, tails, strict=True):
+        gold = row[2]
+        yield ((project_id, None, upload_id, True, to_json(gold), 0, 0, True, now) if gold is not None else
+               (project_id, next(batch_ids), upload_id, False, None, 0, 0, True, now)), [tail]
 
 
 def _reject(session: Session, upload: Upload, errors: list[str], count: int) -> None:
@@ -246,12 +277,16 @@ def _store(session: Session, upload: Upload, batcher: Batcher, scan: _Scan, know
         repeats = chunk.repeats + [chunk.rows[h][0] for h in known]
     else:
         new, repeats = chunk.rows.items(), chunk.repeats
-    batch_ids = iter(batcher.place([row[3] for _, row in new if row[2] is None]))  # the groups of non-gold rows
+    batches = batcher.place_runs([row[3] for _, row in new if row[2] is None])  # the groups of non-gold rows
     now, project_id, upload_id = timestamp(session, utcnow()), upload.project_id, upload.id  # made once
-    insert_tasks(session, (
-        (project_id, None if gold is not None else next(batch_ids), upload_id, text, h, gold is not None,
-         None if gold is None else to_json(gold), line, 0, 0, True, now)  # in bulk.COLUMNS' order
-        for h, (line, text, gold, _) in new))
+    if chunk.tail is not None:
+        insert_runs(session, _runs(chunk, new, batches, project_id, upload_id, now))
+    else:
+        batch_ids = itertools.chain.from_iterable(itertools.repeat(b, n) for b, n in batches)
+        insert_tasks(session, (
+            (project_id, None if gold is not None else next(batch_ids), upload_id, text, h, gold is not None,
+             None if gold is None else to_json(gold), line, 0, 0, True, now)  # in bulk.COLUMNS' order
+            for h, (line, text, gold, _, _) in new))
     upload.created += len(new)
     upload.duplicates += len(repeats)
     room = MAX_LISTED - len(upload.duplicate_rows)

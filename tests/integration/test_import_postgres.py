@@ -31,7 +31,7 @@ BAD = '编号,问题,答案\n10,好的一行,\n11,,\n12,另一行,\n'
 def _import_all(url: str, data_dir, monkeypatch) -> tuple[list[dict], list[tuple]]:
     """Import FIRST, SECOND and BAD into a new job on `url` (4 rows a chunk, batches of 3);
     the reports, and the job's tasks as (data, gold answer, is gold, line, batch number)."""
-    monkeypatch.setattr(imports, "CHUNK", 4)
+    monkeypatch.setattr(imports, "CHUNK", dict.fromkeys(imports.CHUNK, 4))
     app = create_app({"SECRET_KEY": "test", "DATABASE_URL": url, "QUEUE_ASYNC": False, "DATA_DIR": data_dir,
                       "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_TOKEN": "unused"})
     app.extensions["qianling.redis"] = fakeredis.FakeRedis()

@@ -31,7 +31,7 @@ def _csv(texts: list[str]) -> bytes:
                       min_size=1, max_size=3),
        chunk=st.integers(1, 5), batch_size=st.integers(1, 4))
 def test_imports_find_every_duplicate_whatever_the_chunks(manager, monkeypatch, files, chunk, batch_size):
-    monkeypatch.setattr(imports, "CHUNK", chunk)
+    monkeypatch.setattr(imports, "CHUNK", dict.fromkeys(imports.CHUNK, chunk))
     project = new_project(manager, batch_size=batch_size)["id"]
     held: set[str] = set()
     for texts in files:
@@ -53,7 +53,7 @@ def test_imports_find_every_duplicate_whatever_the_chunks(manager, monkeypatch, 
 
 
 def test_a_file_of_new_content_is_never_probed_and_known_content_is(manager, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK", 3)
+    monkeypatch.setattr(imports, "CHUNK", dict.fromkeys(imports.CHUNK, 3))
     probes: list[int] = []
     real = bulk.known_hashes
     monkeypatch.setattr(imports, "known_hashes", lambda s, p, hashes: probes.append(len(hashes)) or real(s, p, hashes))

@@ -99,7 +99,7 @@ def test_gold_tasks_keep_their_answer_away_from_annotators(api_as, manager, fake
 
 
 def test_batches_fill_in_file_order_across_chunks(manager, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK", 3)  # groups and duplicates straddle the chunks
+    monkeypatch.setattr(imports, "CHUNK", dict.fromkeys(imports.CHUNK, 3))  # groups and duplicates straddle the chunks
     project = new_project(manager, batch_size=2, batch_group_field="region")
     regions = ["南明区", "花溪区", "南明区", "南明区", "云岩区", "花溪区", "南明区", "花溪区"]
     rows = [(f"问题{i}", region) for i, region in enumerate(regions)]
@@ -124,7 +124,7 @@ def test_batches_fill_in_file_order_across_chunks(manager, monkeypatch):
 @pytest.mark.parametrize("read_ahead", [False, True], ids=["inline", "read-ahead"])
 def test_import_resumes_after_a_crash_without_duplicates(app, manager, monkeypatch, read_ahead):
     project = new_project(manager, batch_size=3)
-    monkeypatch.setattr(imports, "CHUNK", 4)
+    monkeypatch.setattr(imports, "CHUNK", dict.fromkeys(imports.CHUNK, 4))
     # read-ahead is PostgreSQL's, but the unit tests run on SQLite
     monkeypatch.setattr(imports, "READ_AHEAD_DIALECTS", frozenset({"sqlite"} if read_ahead else ()))
     calls = {"n": 0}

@@ -1,12 +1,13 @@
 """readahead.read_ahead: order, errors, its bound on values made ahead, and stopping."""
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
 import pytest
 
-from readahead import read_ahead
+from readahead import prompt_gil, read_ahead
 
 
 def test_hands_over_values_and_errors_in_order_and_stops_when_closed():
@@ -59,3 +60,13 @@ def test_closing_closes_the_source_and_runs_its_cleanup():
     next(values)
     values.close()
     assert closed.wait(1)
+
+
+def test_prompt_gil_shortens_the_switch_interval_and_restores_it():
+    before = sys.getswitchinterval()
+    with prompt_gil(0.0002):
+        assert sys.getswitchinterval() == pytest.approx(0.0002)
+    assert sys.getswitchinterval() == before
+    with pytest.raises(RuntimeError), prompt_gil(0.0002):
+        raise RuntimeError("the block failed")
+    assert sys.getswitchinterval() == before
