@@ -5,19 +5,26 @@ rows in C++ while the build writes the last ones).
 
 Used by imports (`projects.imports`) and dataset builds (`exports.rows`): one implementation of
 the hand-over, its bound on memory, its errors and its stopping. `prompt_gil` is for a caller
-that mostly waits on a server while the thread computes in Python: see there.
+that mostly waits on a server while the thread computes in Python. Where both sides compute in
+Python (parsing a file while SQLite inserts in this process), `read_ahead_process` makes the
+values in a process of its own instead: two threads would share one GIL.
 """
 from __future__ import annotations
 
 import contextvars
+import pickle
 import queue
+import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+_PIPE_BUFFER = 1 << 20
 PROMPT_SWITCH = 1e-4  # seconds, see prompt_gil
 _DONE = object()
 
@@ -70,13 +77,14 @@ def read_ahead(source: Iterable[T], *, depth: int = 1, name: str = "read-ahead")
             thread.join(0.05)
 
 
+
 @contextmanager
 def prompt_gil(interval: float = PROMPT_SWITCH) -> Iterator[None]:
     """Within the block, a thread that wants the GIL gets it after `interval` seconds of another
     thread's Python, not after Python's default 5 ms (`sys.setswitchinterval`, process-wide,
     restored after the block).
 
-    For a caller that feeds a database server, while a `read_ahead` thread parses: each time the
+    For a caller that feeds a database server while a `read_ahead` thread parses: each time the
     caller came back from the server (a reply, room in the socket) it waited up to 5 ms for the
     parser to let go, and the server idled meanwhile. A 1M-row import into PostgreSQL ran at ~45k
     rows/s with the default and ~60k with 0.1 ms, for the same CPU: the server became its limit."""
@@ -86,3 +94,61 @@ def prompt_gil(interval: float = PROMPT_SWITCH) -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(before)
+
+
+def read_ahead_process(make: Callable[..., Iterable[T]], *args: object) -> Iterator[T]:
+    """`make(*args)`'s values in order, made in a new Python process while the caller works on
+    the current one: at most the next value made and not yet taken (its sending waits for the
+    caller to ask). `make` is a module-level function and `args` and the values pickle; the
+    process imports `make`'s module and no more (not the caller's app, no Flask context).
+
+    An exception raised by `make` reaches the caller where the value would have; one that does
+    not pickle arrives as a RuntimeError naming it. Closing the returned iterator (or stopping
+    early) kills the process."""
+    with tempfile.TemporaryFile() as errors:  # stderr: read only if the process dies
+        process = subprocess.Popen([sys.executable, "-m", "readahead"], cwd=Path(__file__).resolve().parent,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+                                   bufsize=_PIPE_BUFFER)
+        try:
+            with process.stdin:
+                pickle.dump((make, args), process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            while True:
+                try:
+                    kind, value = pickle.load(process.stdout)
+                except EOFError:
+                    process.wait()
+                    errors.seek(0)
+                    tail = errors.read()[-2000:].decode("utf-8", "replace")
+                    raise RuntimeError(f"the read-ahead process ended ({process.returncode}): {tail}") from None
+                if kind == "done":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+                del value  # why: before the next one is unpickled, not after
+        finally:
+            process.kill()
+            process.wait()
+            process.stdout.close()
+
+
+def _serve() -> None:
+    """The read-ahead process: run the pickled (make, args) from stdin, pickle what it yields to stdout."""
+    make, args = pickle.load(sys.stdin.buffer)
+    out = sys.stdout.buffer
+    try:
+        for value in make(*args):  # pickled straight into the pipe: no copy of a large value's bytes
+            pickle.dump(("value", value), out, protocol=pickle.HIGHEST_PROTOCOL)
+            out.flush()
+        out.write(pickle.dumps(("done", None)))
+    except Exception as err:  # why broad: re-raised in the caller's process, as it is
+        try:
+            failure = pickle.dumps(("error", err), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # why broad: whatever made the error unpicklable; say what it was
+            failure = pickle.dumps(("error", RuntimeError(f"{type(err).__name__}: {err}")))
+        out.write(failure)
+    out.flush()
+
+
+if __name__ == "__main__":
+    _serve()

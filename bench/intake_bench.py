@@ -15,9 +15,11 @@ and runs every case in a fresh subprocess:
                      server started for the benchmark (reported separately, as the issue asks)
   pandas.read_csv    the whole file into a DataFrame, default options: the yardstick
 Memory: "baseline" is VmRSS after imports and set-up, "peak" the high-water mark (VmHWM, the
-ru_maxrss figure) at the end, "growth" = peak - baseline; all from /proc/self/status. The
-database servers' own memory is not included. CPU: "cpu" is this process's user + system time
-in the timed part (all its threads); "db cpu" that of the PostgreSQL backends serving the
+ru_maxrss figure) at the end plus that of the largest child process (SQLite's imports parse a
+large file in a process of its own: the bench notes the processes started through
+subprocess.Popen and samples their VmHWM every 20 ms; the two peaks added, as if they coincided), "growth" = peak - baseline; from /proc. The database servers' own memory is not included. CPU: "cpu" is
+this process's and its ended children's user + system time in the timed part (all threads);
+"db cpu" that of the PostgreSQL backends serving the
 benchmark's database (not the server's WAL writer, checkpointer or the kernel's I/O), read from
 /proc, so only for a server on this machine. On a shared machine the CPU figures move less than
 the wall-clock ones; when other work holds one of two cores, wall time nears cpu + db cpu.
@@ -35,6 +37,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -84,9 +87,37 @@ def _rss_kib(field: str) -> int:
     return int(line.split()[1])
 
 
+_CHILD_PEAKS: dict[int, int] = {}  # child pid -> its VmHWM in KiB, last seen
+_CHILDREN: list[subprocess.Popen] = []
+_SAMPLING = threading.Event()  # set: stop sampling
+
+
+def _note_children() -> None:
+    """Keep every Popen this process makes in _CHILDREN (getrusage's figure for children counts
+    the memory a child had before it exec'd: the parent's)."""
+    made = subprocess.Popen.__init__
+
+    def noting(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        _CHILDREN.append(self)
+    subprocess.Popen.__init__ = noting
+
+
+def _sample_children() -> None:
+    """Record the VmHWM of the children in _CHILDREN until _SAMPLING is set."""
+    while not _SAMPLING.wait(0.02):
+        for child in list(_CHILDREN):
+            try:
+                status = Path(f"/proc/{child.pid}/status").read_text()
+                line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+            except (OSError, StopIteration):  # ended; a zombie has no VmHWM line
+                continue
+            _CHILD_PEAKS[child.pid] = int(line.split()[1])
+
+
 def _cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
+    times = os.times()  # children: those ended and waited for, as the import's parsing process is
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def _server_cpu(database_url: str) -> dict[int, float]:
@@ -172,6 +203,8 @@ def worker(case: str, path: Path, database_url: str) -> None:
     from projects import intake
 
     global _START, _BASELINE, _CPU
+    _note_children()
+    threading.Thread(target=_sample_children, daemon=True).start()
     _CPU, _BASELINE, _START = _cpu_seconds(), _rss_kib("VmRSS"), time.perf_counter()
     if case.startswith("ingest:"):
         rows = _ingest(path, database_url)
@@ -180,7 +213,8 @@ def worker(case: str, path: Path, database_url: str) -> None:
     else:
         rows = _parse(case, path, pandas, intake)
     seconds, cpu = time.perf_counter() - _START, _cpu_seconds() - _CPU
-    peak = _rss_kib("VmHWM")
+    _SAMPLING.set()
+    peak = _rss_kib("VmHWM") + max(_CHILD_PEAKS.values(), default=0)
     server = _server_cpu(database_url) if _SERVER is not None else {}
     server_cpu = sum(t - _SERVER.get(pid, 0.0) for pid, t in server.items()) if server else None
     print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu, "server_cpu": server_cpu,

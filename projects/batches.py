@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -37,18 +36,12 @@ class Batcher:
         self.changed: set[int] = set()  # batch ids (or placeholders) whose size grew
         self.pending: list[tuple[int, str | None]] = []  # (placeholder, group) not yet created
 
-    def group_of(self, data: dict[str, Any]) -> str | None:
-        if not self.field:
-            return None
-        value = data.get(self.field)
-        return "" if value is None else str(value)[:200]
-
     def place(self, groups: Iterable[str | None]) -> list[int]:
         """The batch of each item, in order: `place_runs`, a batch id per item."""
         return list(itertools.chain.from_iterable(itertools.repeat(b, n) for b, n in self.place_runs(groups)))
 
     def place_runs(self, groups: Iterable[str | None]) -> list[tuple[int, int]]:
-        """Where the items go, in order, given their groups (see `group_of`): each goes into its
+        """Where the items go, in order, given their groups (see `projects.chunks.group_value`): each goes into its
         group's last batch until that is full; as runs of (batch id, items placed in it). Creates
         the batches this opens (one INSERT) and writes the sizes of those that grew; the caller
         commits."""

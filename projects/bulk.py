@@ -22,13 +22,14 @@ import sqlite3
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
-
-import psycopg.errors
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from projects.intake import HASH_BYTES
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+# psycopg and SQLAlchemy are imported where used: the process that parses a large upload takes
+# copy_tail from here (projects.chunks) and should not pay for them (~1 s of its start).
 
 UNIQUE_CONTENT = "uq_task_project_id_content_hash"  # the unique (project_id, content_hash) index
 COLUMNS = ("project_id", "batch_id", "upload_id", "data", "content_hash", "is_gold", "gold_answer",
@@ -105,6 +106,8 @@ def insert_runs(session: Session, runs: Iterable[tuple[tuple[Any, ...], Sequence
     share (`gold_answer` as JSON text, `created_at` as `timestamp` gives it) and the rows'
     tails (`copy_tail`). Sent in buffers of about COPY_BUFFER bytes as the runs come. Raises
     KnownContent for a row whose content the job holds (then roll back)."""
+    from psycopg.errors import UniqueViolation
+
     dbapi = session.connection().connection.driver_connection
     heads: dict[tuple[Any, ...], bytes] = {}
     try:  # binary: the server has no text to parse (a third less of its time per row)
@@ -126,7 +129,7 @@ def insert_runs(session: Session, runs: Iterable[tuple[tuple[Any, ...], Sequence
                     parts, size = [], 0
             parts.append(_TRAILER)
             copy.write(b"".join(parts))
-    except psycopg.errors.UniqueViolation as err:
+    except UniqueViolation as err:
         if err.diag.constraint_name != UNIQUE_CONTENT:
             raise
         raise KnownContent() from err
@@ -174,6 +177,8 @@ def known_hashes(session: Session, project_id: int, hashes: list[bytes]) -> set[
     a large import the statistics lag behind the table, and `content_hash = ANY(...)` was planned
     as exactly that scan, once per chunk (quadratic in the file's size). SQLite probes the index
     once per value of the IN list."""
+    from sqlalchemy import text
+
     if not hashes:
         return set()
     if session.get_bind().dialect.name == "postgresql":

@@ -12,9 +12,10 @@ content hash) are detected within the file and against everything the job alread
 Speed: a chunk keeps compact row tuples, not parsed items; batches are placed a run at a time;
 a chunk is inserted on the bet that the job holds none of its content, and only when the unique
 index says otherwise is it rolled back, its known hashes probed and the rest inserted (later
-chunks probe first until one holds nothing known); and into PostgreSQL the next chunk is parsed
-in a helper thread while the server inserts the current one, from COPY buffers of many rows
-(projects.bulk), each INSERT checked against the job once, not per row (migration 0002).
+chunks probe first until one holds nothing known); the next chunk is parsed (projects.chunks)
+while the one before is inserted, see READ_AHEAD_DIALECTS; and PostgreSQL gets COPY data made
+by the parser, joined a batch at a time here (projects.bulk), each INSERT checked against the
+job once, not per row (migration 0002).
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ import shutil
 import uuid
 from contextlib import closing, nullcontext
 from pathlib import Path
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
 
 from flask import current_app
 from sqlalchemy import delete
@@ -40,10 +41,12 @@ from extensions import db, one_at_a_time, utcnow
 from projects import label_config
 from projects.batches import Batcher, recount_batches
 from projects.bulk import KnownContent, copy_tails, insert_runs, insert_tasks, known_hashes, timestamp, to_json
+from projects import chunks
+from projects.chunks import MAX_LISTED, Chunk, Resume, Scan
 from projects.intake import IntakeError, Item, RowError, detect_format, read_items
 from projects.media import MediaStore, read_zip
 from projects.models import Project, ProjectStatus, Upload, UploadPhase
-from readahead import prompt_gil, read_ahead
+from readahead import prompt_gil, read_ahead, read_ahead_process
 from tasks.models import Task
 
 logger = logging.getLogger(__name__)
@@ -51,14 +54,18 @@ ZIP_FIELDS = frozenset({"image", "file"})  # what each image of a zip upload bec
 MEDIA_URL = "/media/"  # where the app serves stored images (the embedded editor shares its origin)
 # Rows per insert-and-commit: the unit of resumption (~300 bytes of memory each). SQLite writes
 # every page a transaction changed to its log at commit, and the unique content-hash index takes
-# rows at random places, so each 20,000-row commit rewrote most of that index: 100,000 a commit
-# made its 1M-row import ~25 % faster. PostgreSQL logs only the changes; there the chunk bounds the
+# rows at random places, so each 20,000-row commit rewrote most of that index: 50,000 a commit
+# made its 1M-row import ~20 % faster (100,000: ~25 %, for twice the memory). PostgreSQL logs only the changes; there the chunk bounds the
 # statement trigger's transition table (migration 0002), which spills past work_mem.
-CHUNK = {"postgresql": 20_000, "sqlite": 100_000}
-# Databases working in a process of their own: the file is parsed while they insert. (SQLite
-# works in ours, and releases the GIL once per inserted row, so a parsing thread would stall it.)
+CHUNK = {"postgresql": 20_000, "sqlite": 50_000}
+# Where the file is parsed while the chunk before is inserted. A database working in a process of
+# its own (PostgreSQL) is fed from this thread while a thread parses (readahead.read_ahead, with
+# prompt_gil). SQLite works in this thread, and lets go of the GIL once per row, so a parsing
+# thread would stall it: a file at least PARSE_APART_BYTES large is parsed in a process of its own
+# (readahead.read_ahead_process; ~0.1 s to start, and the values cross a pipe, which cost
+# PostgreSQL's imports more than they gained); a smaller one in this thread, in turn.
 READ_AHEAD_DIALECTS = frozenset({"postgresql"})
-MAX_LISTED = 200  # errors and duplicates listed in a report (all are counted)
+PARSE_APART_BYTES = 4 << 20
 
 
 def uploads_dir() -> Path:
@@ -142,87 +149,36 @@ def import_upload(upload_id: int) -> dict:
         return upload.report()
 
 
-class _Chunk:
-    """The good rows read since the last commit, deduplicated as they arrive.
-
-    Keeps what a task row needs, not the parsed items: at CHUNK rows a chunk is what the
-    import holds in memory."""
-
-    def __init__(self, batcher: Batcher, tail: Callable[[str, bytes, int], bytes] | None) -> None:
-        self.group_of = batcher.group_of if batcher.field else None  # None: every item's group is None
-        self.tail = tail  # bulk.copy_tail on PostgreSQL: the row's COPY data, made here
-        # hash -> (line, JSON, gold, group, tail or None)
-        self.rows: dict[bytes, tuple[int, str, Any, str | None, bytes | None]] = {}
-        self.repeats: list[int] = []  # lines whose content an earlier line of the chunk has
-        self.size = self.golds = 0
-
-    def add(self, item: Item) -> None:
-        self.size += 1
-        line, data, gold, content, text = item
-        if content in self.rows:
-            self.repeats.append(line)
-            return
-        text, group_of, tail = text or item.json(), self.group_of, self.tail
-        if gold is not None:  # gold items go in no batch, so their group is never asked for
-            self.golds += 1
-        self.rows[content] = (line, text, gold, None if group_of is None or gold is not None else group_of(data),
-                              None if tail is None else tail(text, content, line))
-
-
-class _Scan(NamedTuple):
-    """Where the scan of the file stands once a chunk is full, or once the file is done."""
-
-    chunk: _Chunk
-    through: int  # rows (good and bad) read so far
-    errors: list[str]  # the first MAX_LISTED bad rows so far, a copy
-    error_count: int
-    finished: bool
-
-
-def _scan(entries: Iterator[Item | RowError], batcher: Batcher, done: int, errors: list[str],
-          error_count: int, skip_bad_rows: bool, size: int,
-          tail: Callable[[str, bytes, int], bytes] | None) -> Iterator[_Scan]:
-    """The file cut into chunks of `size` good rows, skipping the `done` rows an interrupted run
-    committed. After the first bad row of an all-or-nothing import no row is kept any more, but
-    the scan goes on so the report lists every bad row. Touches no database."""
-    chunk, n = _Chunk(batcher, tail), done
-    for n, entry in enumerate(entries, start=1):
-        if n <= done:
-            continue
-        if isinstance(entry, RowError):
-            error_count += 1
-            if len(errors) < MAX_LISTED:
-                errors.append(str(entry))
-        elif skip_bad_rows or not error_count:
-            chunk.add(entry)
-            if chunk.size == size:
-                yield _Scan(chunk, n, list(errors), error_count, False)
-                chunk = _Chunk(batcher, tail)
-    yield _Scan(chunk, n, list(errors), error_count, True)
-
-
 def _import(session: Session, upload: Upload, project: Project, config: label_config.LabelConfig) -> None:
-    """One pass over the file: every full chunk is committed as it comes; see `_scan`."""
+    """One pass over the file: every full chunk is committed as it comes; see `projects.chunks.scan`."""
     batcher, dialect = Batcher(session, project), session.get_bind().dialect.name
-    scans = _scan(_entries(upload, config), batcher, upload.rows_committed, list(upload.errors),
-                  upload.error_count, upload.skip_bad_rows, CHUNK[dialect], copy_tails(dialect))
-    quick = nullcontext()
+    resume = Resume(upload.rows_committed, list(upload.errors), upload.error_count, upload.skip_bad_rows)
+    size, tail, quick = CHUNK[dialect], copy_tails(dialect), nullcontext()
     if dialect in READ_AHEAD_DIALECTS:
-        scans, quick = read_ahead(scans, name="import-read-ahead"), prompt_gil()
+        scans = read_ahead(chunks.scan(_entries(upload, config), resume, size, batcher.field, tail),
+                           name="import-read-ahead")
+        quick = prompt_gil()
+    elif upload.format != "zip" and upload.size_bytes >= PARSE_APART_BYTES:
+        scans = read_ahead_process(chunks.scan_file, (uploads_dir() / upload.stored_as).resolve(), upload.filename,
+                                   upload.format, config.data_fields, upload.gold_field, resume, size,
+                                   batcher.field, tail)
+    else:
+        scans = chunks.scan(_entries(upload, config), resume, size, batcher.field, tail)
     probe = False  # whether to ask for known content before inserting, see _commit_chunk
-    with closing(scans), quick:  # closing, also on a failure: stops the read-ahead thread at once
-        for scan in scans:
-            if scan.finished and scan.error_count and not upload.skip_bad_rows:
-                upload.rows_total = scan.through
-                _reject(session, upload, scan.errors, scan.error_count)
+    with closing(scans), quick:  # closing, also on a failure: stops a read-ahead thread or process at once
+        for part in scans:
+            if part.finished and part.error_count and not upload.skip_bad_rows:
+                upload.rows_total = part.through
+                _reject(session, upload, part.errors, part.error_count)
                 return
-            probe = _commit_chunk(session, upload, batcher, scan, probe)
-            if scan.finished:
+            probe = _commit_chunk(session, upload, batcher, part, probe)
+            if part.finished:
                 upload.phase = UploadPhase.DONE
                 session.commit()
+            del part  # why: the next chunk arrives before the loop would let go of this one
 
 
-def _runs(chunk: _Chunk, new: Iterable[tuple[bytes, tuple]], batches: list[tuple[int, int]], project_id: int,
+def _runs(chunk: Chunk, new: Iterable[tuple[bytes, tuple]], batches: list[tuple[int, int]], project_id: int,
           upload_id: int, now: Any) -> Iterator[tuple[tuple[Any, ...], list[bytes]]]:
     """The chunk's `new` rows as `bulk.insert_runs` takes them, in file order: a run per batch,
     joined without a step per row, when the chunk holds no gold row; else a run per row."""
@@ -249,7 +205,7 @@ def _reject(session: Session, upload: Upload, errors: list[str], count: int) -> 
     session.commit()
 
 
-def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, scan: _Scan, probe: bool) -> bool:
+def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, scan: Scan, probe: bool) -> bool:
     """Insert the chunk's rows that the job does not hold yet, and commit them together with
     `rows_committed`: the point an interrupted import resumes from. Unless `probe`, first bet
     that the job holds none of them; on losing, roll back and probe. Returns whether the chunk
@@ -266,7 +222,7 @@ def _commit_chunk(session: Session, upload: Upload, batcher: Batcher, scan: _Sca
     return bool(known)
 
 
-def _store(session: Session, upload: Upload, batcher: Batcher, scan: _Scan, known: set[bytes]) -> None:
+def _store(session: Session, upload: Upload, batcher: Batcher, scan: Scan, known: set[bytes]) -> None:
     """Insert and commit the chunk's rows but those with `known` content; see _commit_chunk."""
     chunk, through = scan.chunk, scan.through
     upload.errors, upload.error_count = scan.errors, scan.error_count

@@ -30,7 +30,6 @@ from typing import Any, BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
 import ijson
-import openpyxl
 
 __all__ = ["IntakeError", "Opened", "Record", "RowError", "read_csv", "read_json",
            "read_jsonl", "read_tsv", "read_urls", "read_xlsx"]
@@ -380,6 +379,8 @@ def _load_workbook(stream: BinaryIO, file: str, cleanup: ExitStack) -> Any:
     if not source.read(1):
         raise IntakeError(file, "the file is empty")
     source.seek(position)
+    import openpyxl  # here: ~0.2 s to import, and only spreadsheets need it (see projects.chunks)
+
     try:
         workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # why broad: openpyxl fails on hostile bytes in any way (lxml, zip, ValueError...)

@@ -1,13 +1,19 @@
-"""readahead.read_ahead: order, errors, its bound on values made ahead, and stopping."""
+"""readahead.read_ahead and read_ahead_process: order, errors, the bound on values made ahead, and stopping."""
 from __future__ import annotations
 
+import io
+import itertools
+import os
+import pickle
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from readahead import prompt_gil, read_ahead
+import readahead
+from readahead import read_ahead, read_ahead_process
 
 
 def test_hands_over_values_and_errors_in_order_and_stops_when_closed():
@@ -62,11 +68,57 @@ def test_closing_closes_the_source_and_runs_its_cleanup():
     assert closed.wait(1)
 
 
-def test_prompt_gil_shortens_the_switch_interval_and_restores_it():
-    before = sys.getswitchinterval()
-    with prompt_gil(0.0002):
-        assert sys.getswitchinterval() == pytest.approx(0.0002)
-    assert sys.getswitchinterval() == before
-    with pytest.raises(RuntimeError), prompt_gil(0.0002):
-        raise RuntimeError("the block failed")
-    assert sys.getswitchinterval() == before
+
+def _children() -> list[int]:
+    """This process's child processes, zombies included (from /proc: the ppid follows the state)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(os.getpid()):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_process_hands_over_values_and_errors_in_order_and_is_killed_when_closed():
+    before = _children()
+    assert list(read_ahead_process(itertools.islice, "中文abcdef", 4)) == list("中文ab")
+    with pytest.raises(FileNotFoundError, match="no-such-file"):
+        next(read_ahead_process(open, "/nonexistent/no-such-file"))
+    endless = read_ahead_process(itertools.count, 7)
+    assert [next(endless), next(endless)] == [7, 8]
+    endless.close()
+    assert _children() == before
+
+
+def test_a_process_that_dies_is_an_error_not_an_end():
+    with pytest.raises(RuntimeError, match=r"read-ahead process ended \(3\)"):
+        list(read_ahead_process(os._exit, 3))
+
+
+class _Unpicklable(Exception):
+    def __init__(self) -> None:
+        super().__init__("holds a lock")
+        self.lock = threading.Lock()
+
+
+def _fails_unpicklably():
+    yield 1
+    raise _Unpicklable()
+
+
+def test_an_error_that_does_not_pickle_arrives_named(monkeypatch):
+    class Stream:
+        def __init__(self, data: bytes = b"") -> None:
+            self.buffer = io.BytesIO(data)
+
+    request, reply = Stream(pickle.dumps((_fails_unpicklably, ()))), Stream()
+    monkeypatch.setattr(sys, "stdin", request)
+    monkeypatch.setattr(sys, "stdout", reply)
+    readahead._serve()
+    reply.buffer.seek(0)
+    assert pickle.load(reply.buffer) == ("value", 1)
+    kind, error = pickle.load(reply.buffer)
+    assert kind == "error" and isinstance(error, RuntimeError) and str(error) == "_Unpicklable: holds a lock"
