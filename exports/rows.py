@@ -39,6 +39,9 @@ from exports.splits import shuffle_key
 from readahead import read_ahead
 
 CHUNK = 10_000  # rows per chunk, and so per ItemBatch
+# Bytes of rows per batch the driver decodes (its default, 16 MiB, made batches of ~48,000 rows;
+# with two read ahead and their copies, a build's memory peaked ~90 MB higher, for no gain in speed).
+COPY_BATCH_BYTES = 4 * 2**20
 REPEATED = ("label", "result", "method")  # columns of a few distinct texts
 
 
@@ -197,6 +200,7 @@ def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
     with adbc.connect(url, autocommit=True) as reader, reader.cursor() as cursor:
         cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(COPY_BATCH_BYTES)})
         cursor.execute(statement)
         for batch in read_ahead(cursor.fetch_record_batch(), depth=2, name="export-read-ahead"):
             yield pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
