@@ -41,6 +41,8 @@ def test_flat_objects_of_strings_give_their_values():
              compact({"other": "no text here"}), compact({"text": ""}), compact({"text": "emoji 😀 \u2028 , : { } ["})]
     assert check(texts, ("text",)) == [True] * 5
     assert check(texts, ("a", "text", "b", "")) == [True] * 5
+    around_inline = [compact({"text": "x" * length}) for length in (11, 12, 13, 14)]  # views inline up to 12
+    assert check(around_inline, ("text",)) == [True] * 4
     values, _ = string_fields(pa.array(texts), ("text",))
     assert values[0].to_pylist() == ["市民来信：路灯坏了", "x", None, "", "emoji 😀 \u2028 , : { } ["]
 
@@ -63,7 +65,8 @@ def test_a_repeated_key_that_is_not_wanted_does_not_matter():
 
 
 def test_a_slice_of_a_longer_array_reads_its_own_rows():
-    texts = [compact({"text": f"第{number}行"}) if number % 3 else compact({"text": number}) for number in range(40)]
+    texts = [compact({"text": f"第{number}行" * (number % 4)}) if number % 3 else compact({"text": number})
+             for number in range(40)]
     whole = pa.array(texts)
     assert check(texts[7:23], ("text",), whole.slice(7, 16)) == [number % 3 != 0 for number in range(7, 23)]
     assert check([], ("text",), whole.slice(5, 0)) == []
