@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -129,10 +129,7 @@ def _fetched(connection: Connection, query: Select) -> Iterator[RowChunk]:
 def _shuffled_tables(connection: Connection, query: Select, seed: int, spill: Path,
                      fields: tuple[str, ...] | None) -> Iterator[pa.Table]:
     with tempfile.TemporaryDirectory(prefix=".rows-", dir=spill) as folder:
-        tables = _copy(connection, query)
-        if fields:
-            tables = (_with_fields(table, fields) for table in tables)
-        yield from shuffled(tables, seed, Path(folder), CHUNK)
+        yield from shuffled(_copy(connection, query, fields), seed, Path(folder), CHUNK)
 
 
 def _with_fields(table: pa.Table, fields: tuple[str, ...]) -> pa.Table:
@@ -184,11 +181,12 @@ def _field_texts(values: pa.ChunkedArray, data: LazyJson, name: str) -> pa.Array
     return pc.replace_with_mask(texts, rest, pa.array(found, pa.string()))
 
 
-def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
-    """The rows of `query`, unordered, as Arrow tables of the types `_arrow_type` gives, read by the
-    ADBC PostgreSQL driver (binary COPY decoded in C++, no Python per row) on a connection of its
-    own inside this transaction's snapshot. Batches are read in a thread of their own (the driver
-    lets go of the GIL meanwhile), so the server, the driver and the caller overlap."""
+def _copy(connection: Connection, query: Select, fields: tuple[str, ...] | None) -> Iterator[pa.Table]:
+    """The rows of `query`, unordered, as Arrow tables of the types `_arrow_type` gives (with
+    `fields`, see `_with_fields`), read by the ADBC PostgreSQL driver (binary COPY decoded in C++,
+    no Python per row) on a connection of its own inside this transaction's snapshot. Batches are
+    read and typed in a thread of their own (the driver, Arrow and numpy let go of the GIL
+    meanwhile), so the server, the driver and the caller overlap."""
     from adbc_driver_postgresql import dbapi as adbc  # imported on first use: only builds need it
 
     compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
@@ -202,10 +200,17 @@ def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
         cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(COPY_BATCH_BYTES)})
         cursor.execute(statement)
-        for batch in read_ahead(cursor.fetch_record_batch(), depth=2, name="export-read-ahead"):
-            yield pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
-                           names=batch.schema.names)
+        yield from read_ahead(_typed_tables(cursor.fetch_record_batch(), types, fields), depth=2,
+                              name="export-read-ahead")
         cursor.execute("COMMIT")
+
+
+def _typed_tables(batches: Iterable[pa.RecordBatch], types: dict[str, pa.DataType],
+                  fields: tuple[str, ...] | None) -> Iterator[pa.Table]:
+    for batch in batches:
+        table = pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
+                         names=batch.schema.names)
+        yield _with_fields(table, fields) if fields else table
 
 
 def _typed(column: pa.Array, kind: pa.DataType) -> pa.Array:
