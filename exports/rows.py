@@ -184,9 +184,10 @@ def _field_texts(values: pa.ChunkedArray, data: LazyJson, name: str) -> pa.Array
 def _copy(connection: Connection, query: Select, fields: tuple[str, ...] | None) -> Iterator[pa.Table]:
     """The rows of `query`, unordered, as Arrow tables of the types `_arrow_type` gives (with
     `fields`, see `_with_fields`), read by the ADBC PostgreSQL driver (binary COPY decoded in C++,
-    no Python per row) on a connection of its own inside this transaction's snapshot. Batches are
-    read and typed in a thread of their own (the driver, Arrow and numpy let go of the GIL
-    meanwhile), so the server, the driver and the caller overlap."""
+    no Python per row) on a connection of its own inside this transaction's snapshot. The driver
+    decodes batches in one thread and another types them (and cuts their fields) while the caller
+    shuffles the last (the driver, Arrow and numpy let go of the GIL): the server, the driver and
+    the caller overlap. With one thread for both, the driver waited on the typing."""
     from adbc_driver_postgresql import dbapi as adbc  # imported on first use: only builds need it
 
     compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
@@ -200,8 +201,8 @@ def _copy(connection: Connection, query: Select, fields: tuple[str, ...] | None)
         cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(COPY_BATCH_BYTES)})
         cursor.execute(statement)
-        yield from read_ahead(_typed_tables(cursor.fetch_record_batch(), types, fields), depth=2,
-                              name="export-read-ahead")
+        batches = read_ahead(cursor.fetch_record_batch(), depth=1, name="export-copy")
+        yield from read_ahead(_typed_tables(batches, types, fields), depth=2, name="export-read-ahead")
         cursor.execute("COMMIT")
 
 
