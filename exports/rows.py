@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -174,11 +175,11 @@ def _field_texts(values: pa.ChunkedArray, data: LazyJson, name: str) -> pa.Array
     where Parquet wants it), and in the rows that kept their data, its value read by json.loads."""
     texts = values.combine_chunks()
     whole = data.column.combine_chunks() if isinstance(data.column, pa.ChunkedArray) else data.column
-    rest = whole.is_valid()
     if whole.null_count == len(whole):
         return texts
-    found = [text_value(json.loads(text).get(name)) for text in whole.filter(rest).to_pylist()]
-    return pc.replace_with_mask(texts, rest, pa.array(found, pa.string()))
+    kept = whole.is_valid()
+    found = [text_value(json.loads(text).get(name)) for text in whole.filter(kept).to_pylist()]
+    return pc.replace_with_mask(texts, kept, pa.array(found, pa.string()))
 
 
 def _copy(connection: Connection, query: Select, fields: tuple[str, ...] | None) -> Iterator[pa.Table]:
@@ -206,12 +207,14 @@ def _copy(connection: Connection, query: Select, fields: tuple[str, ...] | None)
         cursor.execute("COMMIT")
 
 
-def _typed_tables(batches: Iterable[pa.RecordBatch], types: dict[str, pa.DataType],
+def _typed_tables(batches: Generator[pa.RecordBatch, None, None], types: dict[str, pa.DataType],
                   fields: tuple[str, ...] | None) -> Iterator[pa.Table]:
-    for batch in batches:
-        table = pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
-                         names=batch.schema.names)
-        yield _with_fields(table, fields) if fields else table
+    """Each batch as a table of `types` (see `_with_fields` for `fields`); closing this closes `batches`."""
+    with closing(batches):
+        for batch in batches:
+            table = pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
+                             names=batch.schema.names)
+            yield _with_fields(table, fields) if fields else table
 
 
 def _typed(column: pa.Array, kind: pa.DataType) -> pa.Array:
