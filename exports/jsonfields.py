@@ -8,8 +8,9 @@ for the server), and `string_fields` cuts the fields' values out of it: a text c
 when it is `{"key":"value",...}` with nothing between the strings but the `{`, `:`, `,` and `}`
 (the intake's compact JSON), every member a string, no backslash anywhere (so every `"` opens or
 closes a string and each string's bytes are its value, undecoded), and no wanted key twice. Any
-other text (spaces, numbers, null, nested values, escapes, a repeated key, no object at all) is
-not flat, and its caller reads it with json.loads: the values given are exactly json.loads's.
+other text (spaces, numbers, null, nested values, escapes, a wanted key twice, no object at all) is
+not flat, and its caller reads it with json.loads: the values given are exactly json.loads's
+(PostgreSQL's json type, like json.loads, refuses raw control characters inside strings).
 """
 from __future__ import annotations
 
