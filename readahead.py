@@ -3,8 +3,8 @@ the current one, so that two cores work at once where one side lets go of the GI
 server inserting a chunk in its own process while the next is parsed; the ADBC driver decoding
 rows in C++ while the build writes the last ones).
 
-Used by imports (`projects.imports`) and dataset builds (`exports.rows`, `exports.shuffle`): one
-implementation of the hand-over, its bound on memory, its errors and its stopping.
+Used by imports (`projects.imports`) and dataset builds (`exports.rows`): one implementation of
+the hand-over, its bound on memory, its errors and its stopping.
 """
 from __future__ import annotations
 
