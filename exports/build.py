@@ -166,12 +166,12 @@ class VersionBuilder:
         parquet_only = set(self.options["formats"]) == {"parquet"} and not parquet.reads_data(self.spec)
         fields = self.spec.fields if parquet_only else None
         if parquet_only and not annotated and parquet.answers_by_label(self.spec):
-            tables = read_tables(self.session.connection(), self._query(), Task.data, self.options["seed"], spill,
+            tables = read_tables(self.session.connection(), self._query(), self.options["seed"], spill,
                                  fields)
             if tables is not None:
                 yield from self._column_batches(tables, splitter, fields)
                 return
-        for rows in read_rows(self.session.connection(), self._query(), Task.data, self.options["seed"], spill,
+        for rows in read_rows(self.session.connection(), self._query(), self.options["seed"], spill,
                               fields):
             people = self._annotations(rows.ids) if annotated else {}
             batch = ItemBatch(rows.ids, rows.data, splitter.assign_all(rows.labels), rows.labels,

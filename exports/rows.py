@@ -9,16 +9,18 @@ into Arrow in C++ (the earlier CSV COPY still cost 2-3 us of Python per row, one
 each), on a second connection inside this transaction's snapshot (`pg_export_snapshot`), in a
 thread of its own, and puts the rows in shuffle order itself (`exports.shuffle`). A transaction
 that has written rows takes the portable path: no other connection sees them. Task data stays
-JSON text until a writer asks for it (`LazyJson`); a Parquet-only build instead reads the
-exported fields out of PostgreSQL as JSON values and unquotes their strings in bulk. Both paths
-give the same chunks, row for row, so the same files.
+JSON text until a writer asks for it (`LazyJson`); a Parquet-only build cuts the exported fields
+out of it in bulk (`exports.jsonfields`: asking PostgreSQL for `data->'field'` cost its server more
+than the rest of the query) and keeps the text only of rows that need json.loads. Both paths give
+the same chunks, row for row, so the same files.
 """
 from __future__ import annotations
 
 import json
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -28,15 +30,19 @@ import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Float, Integer, Select, Text, case, cast, func
+from sqlalchemy import Float, Integer, Select
 from sqlalchemy.engine import Connection
 
-from exports.formats.outputs import compact_json
+from exports.formats.parquet import text_value
+from exports.jsonfields import string_fields
 from exports.shuffle import shuffled
 from exports.splits import shuffle_key
 from readahead import read_ahead
 
 CHUNK = 10_000  # rows per chunk, and so per ItemBatch
+# Bytes of rows per batch the driver decodes (its default, 16 MiB, made batches of ~48,000 rows;
+# with two read ahead and their copies, a build's memory peaked ~90 MB higher, for no gain in speed).
+COPY_BATCH_BYTES = 4 * 2**20
 REPEATED = ("label", "result", "method")  # columns of a few distinct texts
 
 
@@ -65,8 +71,8 @@ class LazyValues(Sequence):
 
 
 class LazyJson(LazyValues):
-    """Rows' JSON texts, parsed when first read. Rows that came without their text (see
-    `_with_fields`) read as None."""
+    """Rows' JSON texts, parsed when first read. Rows that came without their text (their fields
+    cut out, see `_with_fields`) read as None."""
 
     def __init__(self, texts: pa.ChunkedArray | pa.Array) -> None:
         super().__init__(texts, lambda text: None if text is None else json.loads(text))
@@ -85,29 +91,27 @@ class RowChunk:
     fields: dict[str, pa.Array] | None = None  # see ItemBatch.fields
 
 
-def read_rows(connection: Connection, query: Select, data: Any, seed: int, spill: Path,
+def read_rows(connection: Connection, query: Select, seed: int, spill: Path,
               fields: tuple[str, ...] | None = None) -> Iterator[RowChunk]:
     """The rows of `query` (its columns: id, data and result as JSON text, label, confidence,
-    votes, method) in shuffle order; `data` is the task data's JSON column, `spill` a folder for
-    scratch files; `fields`: data fields wanted as text beside the data (only PostgreSQL reads them)."""
-    tables = read_tables(connection, query, data, seed, spill, fields)
+    votes, method) in shuffle order; `spill` a folder for scratch files; `fields`: data fields
+    wanted as text beside the data (only PostgreSQL's fast path reads them)."""
+    tables = read_tables(connection, query, seed, spill, fields)
     if tables is not None:
         return (_chunk(table, fields) for table in tables)
     return _fetched(connection, query.order_by(shuffle_key(query.selected_columns.id, seed), query.selected_columns.id))
 
 
-def read_tables(connection: Connection, query: Select, data: Any, seed: int, spill: Path,
+def read_tables(connection: Connection, query: Select, seed: int, spill: Path,
                 fields: tuple[str, ...] | None = None) -> Iterator[pa.Table] | None:
     """`read_rows`'s chunks as Arrow tables (label, result and method dictionary-encoded; with
-    `fields`, a `field_<i>` column of each field's JSON value, see `field_texts`), by the fast
+    `fields`, a `field_<i>` column of each field's text, see `_with_fields`), by the fast
     path; None where there is none: not PostgreSQL, or this transaction wrote rows (a second
     connection, even in its snapshot, does not see them)."""
     if connection.dialect.name != "postgresql" or connection.exec_driver_sql(
             "SELECT pg_current_xact_id_if_assigned()").scalar() is not None:
         return None
-    if fields:
-        query = _with_fields(query, data, fields)
-    return _shuffled_tables(connection, query, seed, spill)
+    return _shuffled_tables(connection, query, seed, spill, fields)
 
 
 _NAMES = ("id", "data", "label", "result", "confidence", "votes", "method")
@@ -123,20 +127,23 @@ def _fetched(connection: Connection, query: Select) -> Iterator[RowChunk]:
         yield RowChunk(ids, list(map(json.loads, data)), labels, results, confidences, votes, methods)
 
 
-def _shuffled_tables(connection: Connection, query: Select, seed: int, spill: Path) -> Iterator[pa.Table]:
+def _shuffled_tables(connection: Connection, query: Select, seed: int, spill: Path,
+                     fields: tuple[str, ...] | None) -> Iterator[pa.Table]:
     with tempfile.TemporaryDirectory(prefix=".rows-", dir=spill) as folder:
-        yield from shuffled(_copy(connection, query), seed, Path(folder), CHUNK)
+        yield from shuffled(_copy(connection, query, fields), seed, Path(folder), CHUNK)
 
 
-def _with_fields(query: Select, data: Any, fields: tuple[str, ...]) -> Select:
-    """`query` reading each data field as its JSON value (`data->'field'`) instead of the whole data.
-    Only data holding \\u0000 (json keeps it, but PostgreSQL cannot read such a value as text)
-    still comes whole, and its rows take their fields from it."""
-    readable = func.strpos(cast(data, Text), "\\u0000") == 0
-    columns = [case((~readable, column)).label("data") if column.name == "data" else column
-               for column in query.selected_columns]
-    return query.with_only_columns(*columns, *(case((readable, cast(data[name], Text))).label(f"field_{index}")
-                                               for index, name in enumerate(fields)))
+def _with_fields(table: pa.Table, fields: tuple[str, ...]) -> pa.Table:
+    """`table` with a `field_<i>` column of each field's text where its data is a flat object
+    (`exports.jsonfields`), and the data's text kept only where it is not (`field_texts` reads
+    those rows with json.loads): the rows carry little more than their fields through the shuffle."""
+    data = table.column("data").combine_chunks()
+    values, flat = string_fields(data, fields)
+    table = table.set_column(table.schema.get_field_index("data"), "data",
+                             data.take(pa.array(np.arange(len(data)), mask=flat)))
+    for index, value in enumerate(values):
+        table = table.append_column(f"field_{index}", value)
+    return table
 
 
 def _chunk(table: pa.Table, fields: tuple[str, ...] | None) -> RowChunk:
@@ -164,49 +171,24 @@ def _values(column: pa.ChunkedArray) -> list[Any]:
 
 
 def _field_texts(values: pa.ChunkedArray, data: LazyJson, name: str) -> pa.Array:
-    """A data field as ItemBatch.fields holds it, from its JSON values: strings without escapes
-    unquoted in bulk (and left in Arrow, where Parquet wants them); other values, and the rows
-    that came with their whole data, one at a time."""
-    texts, simple = _unquoted(values.combine_chunks())
-    rest = np.flatnonzero(~simple).tolist()
-    if not rest:
+    """A data field as ItemBatch.fields holds it: the text cut out of flat data (left in Arrow,
+    where Parquet wants it), and in the rows that kept their data, its value read by json.loads."""
+    texts = values.combine_chunks()
+    whole = data.column.combine_chunks() if isinstance(data.column, pa.ChunkedArray) else data.column
+    if whole.null_count == len(whole):
         return texts
-    jsons, whole, found = values.take(rest).to_pylist(), data.column.take(rest).to_pylist(), []
-    for json_value, text in zip(jsons, whole, strict=True):
-        value = (json.loads(json_value) if json_value is not None
-                 else json.loads(text).get(name) if text is not None else None)  # else: no such field
-        found.append(value if value is None or isinstance(value, str) else compact_json(value))
-    return pc.replace_with_mask(texts, pa.array(~simple), pa.array(found, pa.string()))
+    kept = whole.is_valid()
+    found = [text_value(json.loads(text).get(name)) for text in whole.filter(kept).to_pylist()]
+    return pc.replace_with_mask(texts, kept, pa.array(found, pa.string()))
 
 
-def _unquoted(values: pa.StringArray) -> tuple[pa.StringArray, np.ndarray]:
-    """Which JSON values are strings without escapes (`"..."` holding no backslash), and those
-    strings without their quotes (null elsewhere): bytes cut out of the values' buffer with numpy
-    (Arrow's string kernels took about a second per million values)."""
-    count = len(values)
-    offsets = np.frombuffer(values.buffers()[1], np.int32, count + 1, values.offset * 4) if count else np.zeros(1, np.int32)
-    body = values.buffers()[2]  # a slice's values may be a small part of it
-    data = np.frombuffer(body, np.uint8)[offsets[0]:offsets[-1]] if body is not None else np.zeros(0, np.uint8)
-    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
-    simple = values.is_valid().to_numpy(zero_copy_only=False) & (ends - starts >= 2)
-    simple[simple] = data[starts[simple]] == ord('"')  # a JSON string (it ends with its quote too)
-    simple[np.searchsorted(ends, np.flatnonzero(data == ord("\\")), side="right")] = False
-    keep = np.ones(len(data), bool)  # every byte but the quotes of the simple values, and the other values
-    keep[starts[simple]] = keep[ends[simple] - 1] = False
-    for start, end in zip(starts[~simple].tolist(), ends[~simple].tolist()):
-        keep[start:end] = False
-    kept = data[keep]
-    lengths = np.where(simple, ends - starts - 2, 0)
-    new_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    validity = pa.py_buffer(np.packbits(simple, bitorder="little"))
-    return pa.StringArray.from_buffers(count, pa.py_buffer(new_offsets), pa.py_buffer(kept), validity), simple
-
-
-def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
-    """The rows of `query`, unordered, as Arrow tables of the types `_arrow_type` gives, read by the
-    ADBC PostgreSQL driver (binary COPY decoded in C++, no Python per row) on a connection of its
-    own inside this transaction's snapshot. Batches are read in a thread of their own (the driver
-    lets go of the GIL meanwhile), so the server, the driver and the caller overlap."""
+def _copy(connection: Connection, query: Select, fields: tuple[str, ...] | None) -> Iterator[pa.Table]:
+    """The rows of `query`, unordered, as Arrow tables of the types `_arrow_type` gives (with
+    `fields`, see `_with_fields`), read by the ADBC PostgreSQL driver (binary COPY decoded in C++,
+    no Python per row) on a connection of its own inside this transaction's snapshot. The driver
+    decodes batches in one thread and another types them (and cuts their fields) while the caller
+    shuffles the last (the driver, Arrow and numpy let go of the GIL): the server, the driver and
+    the caller overlap. With one thread for both, the driver waited on the typing."""
     from adbc_driver_postgresql import dbapi as adbc  # imported on first use: only builds need it
 
     compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
@@ -218,11 +200,21 @@ def _copy(connection: Connection, query: Select) -> Iterator[pa.Table]:
     with adbc.connect(url, autocommit=True) as reader, reader.cursor() as cursor:
         cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(COPY_BATCH_BYTES)})
         cursor.execute(statement)
-        for batch in read_ahead(cursor.fetch_record_batch(), depth=2, name="export-read-ahead"):
-            yield pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
-                           names=batch.schema.names)
+        batches = read_ahead(cursor.fetch_record_batch(), depth=1, name="export-copy")
+        yield from read_ahead(_typed_tables(batches, types, fields), depth=2, name="export-read-ahead")
         cursor.execute("COMMIT")
+
+
+def _typed_tables(batches: Generator[pa.RecordBatch, None, None], types: dict[str, pa.DataType],
+                  fields: tuple[str, ...] | None) -> Iterator[pa.Table]:
+    """Each batch as a table of `types` (see `_with_fields` for `fields`); closing this closes `batches`."""
+    with closing(batches):
+        for batch in batches:
+            table = pa.table([_typed(column, types[name]) for name, column in zip(batch.schema.names, batch.columns)],
+                             names=batch.schema.names)
+            yield _with_fields(table, fields) if fields else table
 
 
 def _typed(column: pa.Array, kind: pa.DataType) -> pa.Array:

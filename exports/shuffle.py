@@ -8,8 +8,9 @@ the buckets are read back in key order, one at a time, each sorted in memory. A 
 more than BUCKET_ROWS rows is bucketed again by the key's next bits before it is sorted, so no
 count of the rows is needed beforehand (counting had cost PostgreSQL a second per million rows,
 before the first row came). The result is exactly ORDER BY shuffle key, id, while memory holds
-one bucket of at most BUCKET_ROWS rows and at most PENDING_ROWS rows on their way to the files,
-whatever the number of rows.
+two buckets of at most BUCKET_ROWS rows (the next is read and sorted in a thread of its own while
+the caller works on the last: the database is done by then, so a core would idle) and at most
+PENDING_ROWS rows on their way to the files, whatever the number of rows.
 
 Each row is put in bucket order by one `take` on its way to the files, and in key order by
 another as its bucket is read. Every record batch written costs about
@@ -25,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from exports.splits import shuffle_keys
+from readahead import read_ahead
 
 FANOUT_BITS = 6  # 64 buckets per level: a million rows make buckets of about 16,000
 BUCKET_ROWS = 262_144  # rows a bucket may hold and still be sorted in memory
@@ -40,7 +42,7 @@ def shuffled(tables: Iterable[pa.Table], seed: int, folder: Path, chunk: int) ->
     try:
         for table in tables:
             buckets.route(table)
-        yield from _in_chunks(buckets.ordered(), chunk)
+        yield from _in_chunks(read_ahead(buckets.ordered(), depth=1, name="export-bucket-sort"), chunk)
     finally:
         buckets.close()
 

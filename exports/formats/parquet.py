@@ -81,7 +81,8 @@ def arrow_schema(spec: FormatSpec) -> pa.Schema:
     return pa.schema([("id", pa.int64()), *((name, pa.string()) for name in fields), *own])
 
 
-def _text(value: Any) -> str | None:
+def text_value(value: Any) -> str | None:
+    """A value as a text column holds it: a string as it is, anything else as compact JSON."""
     return value if value is None or isinstance(value, str) else compact_json(value)
 
 
@@ -115,13 +116,13 @@ def _objects(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
 
 def _annotations(item: ExportItem) -> list[dict[str, Any]] | None:
     return None if item.annotations is None else [
-        {"annotator": _text(a.get("annotator")), "label": _text(a.get("label")),
+        {"annotator": text_value(a.get("annotator")), "label": text_value(a.get("label")),
          "result": compact_json(a.get("result", []))} for a in item.annotations]
 
 
 def row(item: ExportItem, spec: FormatSpec) -> dict[str, Any]:
     """The item as one row of `arrow_schema(spec)` (labels as text)."""
-    return {"id": item.id, **{name: _text(item.data.get(name)) for name in spec.fields},
+    return {"id": item.id, **{name: text_value(item.data.get(name)) for name in spec.fields},
             **_answer(item, spec), "confidence": float(item.confidence), "annotators": item.annotators,
             "result": compact_json(item.result), "annotations": _annotations(item)}
 
@@ -154,7 +155,7 @@ def columns(batch: ItemBatch, spec: FormatSpec) -> dict[str, list[Any]]:
 def _field(batch: ItemBatch, name: str) -> Sequence[str | None]:
     if batch.fields is not None and name in batch.fields:
         return batch.fields[name]
-    return [_text(values.get(name)) for values in batch.data]
+    return [text_value(values.get(name)) for values in batch.data]
 
 
 def record_batch(batch: ItemBatch, spec: FormatSpec, schema: pa.Schema) -> pa.RecordBatch:

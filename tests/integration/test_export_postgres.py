@@ -1,9 +1,10 @@
 """PostgreSQL's fast path for a dataset's rows (binary COPY into Arrow on a second connection in the
 same snapshot, shuffled outside the database) gives what the portable path gives there, row for
 row, and the same files byte for byte, including the data PostgreSQL reads differently from
-Python: non-string and missing fields, JSON null, \\u0000, escapes, labels such as "NA" or with
-quotes, percent signs and commas, no label at all. A transaction that wrote rows (which a second
-connection cannot see) takes the portable path and sees them."""
+Python: non-string and missing fields, JSON null, \\u0000, escapes, data stored with spaces or a
+key twice, labels such as "NA" or with quotes, percent signs and commas, no label at all. A
+transaction that wrote rows (which a second connection cannot see) takes the portable path and
+sees them."""
 from __future__ import annotations
 
 import json
@@ -28,6 +29,9 @@ ODD_DATA = [{"text": "第一行\n第二行，带\"引号\"", "meta": {"b": 1, "a
             {"text": None}, {"other": "无 text"}, {"text": 12.0}, {"text": {"z": 1, "a": "中"}},
             {"text": "nul \u0000 inside"}, {"text": "tab\tand \\ slash", "text2": "x"},
             {"text": "emoji 😀 \u2028"}, {"text": ""}]
+# Data as other writers may have stored it (json keeps the text as written): spaced, escaped, a key twice.
+ODD_TEXTS = ['{"text": "spaced", "n": 1}', '{"text":"\\u6765\\u4fe1"}', '{"text":"first","x":"y","text":"last"}',
+             '{"a":"1","a":"2","text":"once"}']
 
 
 @pytest.fixture
@@ -62,9 +66,10 @@ def add_project(session) -> Project:
     user = create_user(session, name, f"{name}@test.local", "a-long-password", "manager")
     project = create_project(session, user, {"title": f"{name} 导出", "template": {
         "type": "text_classification", "choices": LABELS}})
-    data = ODD_DATA + [{"text": f"来信{number}"} for number in range(150 - len(ODD_DATA))]
-    insert_tasks(session, [(project.id, None, None, to_json(values), content_hash(values), False, None, number,
-                            3, 3, False, now) for number, values in enumerate(data)])
+    data = [*ODD_DATA, *ODD_TEXTS] + [{"text": f"来信{number}"} for number in range(150 - len(ODD_DATA) - len(ODD_TEXTS))]
+    texts = [values if isinstance(values, str) else to_json(values) for values in data]
+    insert_tasks(session, [(project.id, None, None, text, content_hash(json.loads(text) | {"line": number}), False,
+                            None, number, 3, 3, False, now) for number, text in enumerate(texts)])
     tasks = session.scalars(select(Task.id).where(Task.project_id == project.id).order_by(Task.id)).all()
     for number, task_id in enumerate(tasks):
         label = None if number % 17 == 0 else LABELS[number % len(LABELS)]
@@ -81,7 +86,7 @@ def builder(session, project, tmp_path, **overrides) -> VersionBuilder:
     return VersionBuilder(session, [project], options, "secret", MediaStore(tmp_path / "media"))
 
 
-def portable(connection, query, data, seed, spill, fields=None):
+def portable(connection, query, seed, spill, fields=None):
     """The portable path, as SQLite takes it, on PostgreSQL."""
     return rows._fetched(connection, query.order_by(rows.shuffle_key(query.selected_columns.id, seed),
                                                     query.selected_columns.id))
@@ -93,9 +98,9 @@ def test_copied_rows_are_the_fetched_rows(session, project, tmp_path, monkeypatc
     monkeypatch.setattr(shuffle, "BUCKET_ROWS", 16)
     monkeypatch.setattr(rows, "CHUNK", 40)
     query = builder(session, project, tmp_path)._query()
-    assert rows.read_tables(session.connection(), query, Task.data, 5, tmp_path, fields) is not None  # the fast path
-    copied = list(rows.read_rows(session.connection(), query, Task.data, 5, tmp_path, fields))
-    fetched = list(portable(session.connection(), query, Task.data, 5, tmp_path))
+    assert rows.read_tables(session.connection(), query, 5, tmp_path, fields) is not None  # the fast path
+    copied = list(rows.read_rows(session.connection(), query, 5, tmp_path, fields))
+    fetched = list(portable(session.connection(), query, 5, tmp_path))
     assert [len(chunk.ids) for chunk in copied] == [len(chunk.ids) for chunk in fetched] == [40, 40, 40, 30]
     for mine, theirs in zip(copied, fetched, strict=True):
         assert (mine.ids, mine.labels, mine.results, mine.confidences, mine.votes, mine.methods) == \
@@ -129,6 +134,6 @@ def test_a_version_built_by_copy_has_the_bytes_of_the_portable_build(session, pr
 def test_a_transaction_that_wrote_reads_its_own_rows(session, tmp_path):
     project = add_project(session)  # not committed: no other connection sees these rows
     query = builder(session, project, tmp_path)._query()
-    assert rows.read_tables(session.connection(), query, Task.data, 5, tmp_path) is None
-    read = list(rows.read_rows(session.connection(), query, Task.data, 5, tmp_path))
+    assert rows.read_tables(session.connection(), query, 5, tmp_path) is None
+    read = list(rows.read_rows(session.connection(), query, 5, tmp_path))
     assert sum(len(chunk.ids) for chunk in read) == 150
