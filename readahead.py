@@ -3,11 +3,12 @@ the current one, so that two cores work at once where one side lets go of the GI
 server inserting a chunk in its own process while the next is parsed; the ADBC driver decoding
 rows in C++ while the build writes the last ones).
 
-Used by imports (`projects.imports`) and dataset builds (`exports.rows`): one implementation of
-the hand-over, its bound on memory, its errors and its stopping. `prompt_gil` is for a caller
-that mostly waits on a server while the thread computes in Python. Where both sides compute in
-Python (parsing a file while SQLite inserts in this process), `read_ahead_process` makes the
-values in a process of its own instead: two threads would share one GIL.
+Used by imports (`projects.imports`) and dataset builds (`exports.rows`, `exports.shuffle`): one
+implementation of the hand-over, its bound on memory, its errors and its stopping. `prompt_gil`
+is for a caller that mostly waits on a server while the thread computes in Python. Where both
+sides compute in Python (parsing a file while SQLite inserts in this process),
+`read_ahead_process` makes the values in a process of its own instead: two threads would share
+one GIL.
 """
 from __future__ import annotations
 
