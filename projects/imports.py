@@ -23,9 +23,9 @@ import itertools
 import logging
 import shutil
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import closing, nullcontext
 from pathlib import Path
-from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from flask import current_app
@@ -38,10 +38,9 @@ from background.queues import enqueue
 from background.runner import report_progress
 from errors import Conflict, InvalidInput
 from extensions import db, one_at_a_time, utcnow
-from projects import label_config
+from projects import chunks, label_config
 from projects.batches import Batcher, recount_batches
 from projects.bulk import KnownContent, copy_tails, insert_runs, insert_tasks, known_hashes, timestamp, to_json
-from projects import chunks
 from projects.chunks import MAX_LISTED, Chunk, Resume, Scan
 from projects.intake import IntakeError, Item, RowError, detect_format, read_items
 from projects.media import MediaStore, read_zip
@@ -55,15 +54,17 @@ MEDIA_URL = "/media/"  # where the app serves stored images (the embedded editor
 # Rows per insert-and-commit: the unit of resumption (~300 bytes of memory each). SQLite writes
 # every page a transaction changed to its log at commit, and the unique content-hash index takes
 # rows at random places, so each 20,000-row commit rewrote most of that index: 50,000 a commit
-# made its 1M-row import ~20 % faster (100,000: ~25 %, for twice the memory). PostgreSQL logs only the changes; there the chunk bounds the
-# statement trigger's transition table (migration 0002), which spills past work_mem.
+# made its 1M-row import ~20 % faster (100,000: ~25 %, for twice the memory). PostgreSQL logs
+# only the changes; there the chunk bounds the statement trigger's transition table (migration
+# 0002), which spills past work_mem.
 CHUNK = {"postgresql": 20_000, "sqlite": 50_000}
 # Where the file is parsed while the chunk before is inserted. A database working in a process of
 # its own (PostgreSQL) is fed from this thread while a thread parses (readahead.read_ahead, with
 # prompt_gil). SQLite works in this thread, and lets go of the GIL once per row, so a parsing
 # thread would stall it: a file at least PARSE_APART_BYTES large is parsed in a process of its own
-# (readahead.read_ahead_process; ~0.1 s to start, and the values cross a pipe, which cost
-# PostgreSQL's imports more than they gained); a smaller one in this thread, in turn.
+# (readahead.read_ahead_process; ~0.1 s to start; for PostgreSQL, pickling the chunks across the
+# pipe cost more CPU than it freed: 53k rows/s against 65k); a smaller file in this thread, each
+# chunk parsed between two inserts.
 READ_AHEAD_DIALECTS = frozenset({"postgresql"})
 PARSE_APART_BYTES = 4 << 20
 
