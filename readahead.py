@@ -78,7 +78,6 @@ def read_ahead(source: Iterable[T], *, depth: int = 1, name: str = "read-ahead")
             thread.join(0.05)
 
 
-
 @contextmanager
 def prompt_gil(interval: float = PROMPT_SWITCH) -> Iterator[None]:
     """Within the block, a thread that wants the GIL gets it after `interval` seconds of another

@@ -3,7 +3,7 @@ data field (e.g. region or source), so work can be distributed and tracked by ba
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -36,15 +36,11 @@ class Batcher:
         self.changed: set[int] = set()  # batch ids (or placeholders) whose size grew
         self.pending: list[tuple[int, str | None]] = []  # (placeholder, group) not yet created
 
-    def place(self, groups: Iterable[str | None]) -> list[int]:
-        """The batch of each item, in order: `place_runs`, a batch id per item."""
-        return list(itertools.chain.from_iterable(itertools.repeat(b, n) for b, n in self.place_runs(groups)))
-
     def place_runs(self, groups: Iterable[str | None]) -> list[tuple[int, int]]:
-        """Where the items go, in order, given their groups (see `projects.chunks.group_value`): each goes into its
-        group's last batch until that is full; as runs of (batch id, items placed in it). Creates
-        the batches this opens (one INSERT) and writes the sizes of those that grew; the caller
-        commits."""
+        """Where the items go, in order, given their groups (see `projects.chunks.group_value`):
+        each goes into its group's last batch until that is full; as runs of (batch id, items
+        placed in it), see `batch_ids`. Creates the batches this opens (one INSERT) and writes the
+        sizes of those that grew; the caller commits."""
         runs: list[tuple[int, int]] = []  # (batch or placeholder, items placed in it)
         for group, items in itertools.groupby(groups):
             left = sum(1 for _ in items)
@@ -96,6 +92,11 @@ class Batcher:
         if self.changed:
             self.session.execute(update(Batch), [{"id": b, "size": self.sizes[b]} for b in self.changed])
             self.changed.clear()
+
+
+def batch_ids(runs: Iterable[tuple[int, int]]) -> Iterator[int]:
+    """The batch of each item, in order, from `Batcher.place_runs`'s runs."""
+    return itertools.chain.from_iterable(itertools.repeat(batch, count) for batch, count in runs)
 
 
 def recount_batches(session: Session, project_id: int) -> None:

@@ -19,7 +19,6 @@ job once, not per row (migration 0002).
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import shutil
 import uuid
@@ -39,7 +38,7 @@ from background.runner import report_progress
 from errors import Conflict, InvalidInput
 from extensions import db, one_at_a_time, utcnow
 from projects import chunks, label_config
-from projects.batches import Batcher, recount_batches
+from projects.batches import Batcher, batch_ids, recount_batches
 from projects.bulk import KnownContent, copy_tails, insert_runs, insert_tasks, known_hashes, timestamp, to_json
 from projects.chunks import MAX_LISTED, Chunk, Resume, Scan
 from projects.intake import IntakeError, Item, RowError, detect_format, read_items
@@ -190,11 +189,11 @@ def _runs(chunk: Chunk, new: Iterable[tuple[bytes, tuple]], batches: list[tuple[
             yield (project_id, batch, upload_id, False, None, 0, 0, True, now), tails[start:start + count]
             start += count
         return
-    batch_ids = itertools.chain.from_iterable(itertools.repeat(b, n) for b, n in batches)
+    ids = batch_ids(batches)
     for (_, row), tail in zip(new, tails, strict=True):
         gold = row[2]
         yield ((project_id, None, upload_id, True, to_json(gold), 0, 0, True, now) if gold is not None else
-               (project_id, next(batch_ids), upload_id, False, None, 0, 0, True, now)), [tail]
+               (project_id, next(ids), upload_id, False, None, 0, 0, True, now)), [tail]
 
 
 def _reject(session: Session, upload: Upload, errors: list[str], count: int) -> None:
@@ -239,9 +238,9 @@ def _store(session: Session, upload: Upload, batcher: Batcher, scan: Scan, known
     if chunk.tail is not None:
         insert_runs(session, _runs(chunk, new, batches, project_id, upload_id, now))
     else:
-        batch_ids = itertools.chain.from_iterable(itertools.repeat(b, n) for b, n in batches)
+        ids = batch_ids(batches)
         insert_tasks(session, (
-            (project_id, None if gold is not None else next(batch_ids), upload_id, text, h, gold is not None,
+            (project_id, None if gold is not None else next(ids), upload_id, text, h, gold is not None,
              None if gold is None else to_json(gold), line, 0, 0, True, now)  # in bulk.COLUMNS' order
             for h, (line, text, gold, _, _) in new))
     upload.created += len(new)
