@@ -90,16 +90,20 @@ def test_buyer_gets_exactly_the_agreed_items(slice_result, live_platform, people
         assert "files" not in stranger.get(f"/api/exports/{dataset['id']}")
 
 
-def _annotator_tokens(pg_app, count: int, tag: str) -> list[tuple[int, str]]:
-    """(user id, token) for `count` new annotators (no password: they only use tokens)."""
+def _annotator_tokens(pg_app, count: int, tag: str, daily_capacity: int | None = None) -> list[tuple[int, str]]:
+    """(user id, token) for `count` new annotators (no password: they only use tokens). A
+    `daily_capacity` replaces the default one (200 tasks a day) for simulations that outwork a person."""
     from accounts.models import Role, User
     from accounts.service import issue_token
+    from workforce.models import AnnotatorProfile
 
     with pg_app.app_context():
         users = [User(username=f"{tag}-{i}", email=f"{tag}-{i}@it.test", role=Role.ANNOTATOR,
                       display_name=f"{tag}-{i}", password_hash="!") for i in range(count)]
         db.session.add_all(users)
         db.session.flush()
+        if daily_capacity is not None:
+            db.session.add_all([AnnotatorProfile(user_id=u.id, daily_capacity=daily_capacity) for u in users])
         tokens = [(u.id, issue_token(db.session, u)) for u in users]
         db.session.commit()
     return tokens
