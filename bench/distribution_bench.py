@@ -5,6 +5,7 @@ Run from the repository root (PostgreSQL on 127.0.0.1:5432 where user postgres m
 databases, as on the development machines):
     .venv/bin/python bench/distribution_bench.py [--annotators 50 200] [--seconds 20] [--tasks 30000]
         [--think 2 5]   # also 200 annotators pausing ~2 s and ~5 s between tasks (an open load)
+        [--history 20000]   # each annotator already finished 20,000 tasks (~100 days), as after months
 
 It starts its own Redis, Label Studio and our web app (gunicorn, 3 workers x 4 threads), imports
 and publishes one text-classification job of --tasks items (overlap 3), then for each concurrency
@@ -168,7 +169,7 @@ async def run_level(cycle, base_url: str, server_pid: int, tokens: list[str], pr
             "errors": sum(failures.values()), "failures": failures, "cpu_ms_per_cycle": per_cycle}
 
 
-def setup(tasks: int, annotators: int, workers: int = 3, threads: int = 4):
+def setup(tasks: int, annotators: int, workers: int = 3, threads: int = 4, history: int = 0):
     """Start the services, create the job and the annotators; return what the load needs."""
     from ops import procs, services
     from ops.procs import RUN
@@ -176,13 +177,17 @@ def setup(tasks: int, annotators: int, workers: int = 3, threads: int = 4):
 
     secrets = load()
     redis_url = services.start_redis("bench-redis", REDIS_PORT)
+    # A fresh database numbers its jobs from 1 again: jobs an earlier run left waiting in this
+    # Redis (no worker runs here) would share their ids and keep the new ones from being queued.
+    import redis
+    redis.Redis.from_url(redis_url).flushdb()
     ls_url = services.start_label_studio("bench-labelstudio-dist", LS_PORT, RUN / "ls-bench-dist", secrets)
     db_url = fresh_database()
     env = services.app_env({"QIANLING_SECRET_KEY": secrets["QIANLING_SECRET_KEY"], "DATABASE_URL": db_url,
                             "REDIS_URL": redis_url, "LABEL_STUDIO_URL": ls_url,
                             "LABEL_STUDIO_TOKEN": secrets["LABEL_STUDIO_TOKEN"],
                             "QIANLING_DATA_DIR": str(RUN / "bench-dist-data")})
-    project_id, ls_project, tokens = seed(env, tasks, annotators)
+    project_id, ls_project, tokens = seed(env, tasks, annotators, history)
     web = services.start_web("bench-web", WEB_PORT, env, workers=workers, threads=threads)
     return web, ls_url, secrets["LABEL_STUDIO_TOKEN"], project_id, ls_project, tokens, procs
 
@@ -201,7 +206,7 @@ def fresh_database() -> str:
     return url
 
 
-def seed(env: dict[str, str], tasks: int, annotators: int) -> tuple[int, int, list[str]]:
+def seed(env: dict[str, str], tasks: int, annotators: int, history: int = 0) -> tuple[int, int, list[str]]:
     import io
     import os
 
@@ -232,7 +237,41 @@ def seed(env: dict[str, str], tasks: int, annotators: int) -> tuple[int, int, li
         db.session.add_all([AnnotatorProfile(user_id=u.id, daily_capacity=1_000_000) for u in users])
         tokens = [f"Bearer {issue_token(db.session, u)}" for u in users]
         db.session.commit()
+        if history:
+            give_history(db.session, manager, [u.id for u in users], history)
         return project.id, project.ls_project_id, tokens
+
+
+def give_history(session, manager, user_ids: list[int], per_annotator: int) -> None:
+    """Every annotator finished `per_annotator` tasks of an earlier job, 200 a day on the days
+    before today (20,000 is about 100 working days): what an annotation base's database holds
+    after months, where a query that walks a person's whole history slows every request."""
+    import io
+
+    from sqlalchemy import text
+
+    from projects import imports, service
+
+    earlier = service.create_project(session, manager, {
+        "title": "往期任务 earlier work", "overlap": 1,
+        "template": {"type": "text_classification", "choices": ["甲", "乙"]}})
+    session.commit()
+    rows = "text\n" + "".join(f"往期任务 {i}\n" for i in range(per_annotator))
+    imports.receive(session, manager, earlier, io.BytesIO(rows.encode()), "earlier.csv")
+    t0 = time.perf_counter()
+    made = session.execute(text("""
+        INSERT INTO assignment (task_id, annotator_id, project_id, status, leased_at, expires_at, finished_at)
+        SELECT t.id, u.id, t.project_id, 'submitted', t.at, t.at + interval '1 hour', t.at + interval '5 minutes'
+        FROM (SELECT id, project_id, timezone('utc', now())
+                     - interval '1 day' * (1 + (row_number() OVER (ORDER BY id) - 1) / 200) AS at
+              FROM task WHERE project_id = :project) AS t
+        CROSS JOIN unnest(CAST(:users AS integer[])) AS u(id)"""), {"project": earlier.id, "users": user_ids}).rowcount
+    assert made == per_annotator * len(user_ids), f"history: {made} assignments made"
+    session.commit()
+    session.execute(text("ANALYZE assignment"))
+    session.commit()
+    print(f"history: {per_annotator:,} finished tasks for each of {len(user_ids)} annotators "
+          f"({per_annotator * len(user_ids):,} assignments) in {time.perf_counter() - t0:.0f} s")
 
 
 def main() -> None:
@@ -243,10 +282,13 @@ def main() -> None:
     parser.add_argument("--skip-label-studio", action="store_true")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes of our web app")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
+    parser.add_argument("--history", type=int, default=0,
+                        help="tasks each annotator finished before (200 a day), as after months of work")
     parser.add_argument("--think", type=float, nargs="*", default=[],
                         help="also run 200-annotator levels at human pace: mean seconds between tasks")
     args = parser.parse_args()
-    web, ls_url, ls_token, project_id, ls_project, tokens, procs = setup(args.tasks, max(args.annotators), args.workers, args.threads)
+    web, ls_url, ls_token, project_id, ls_project, tokens, procs = setup(
+        args.tasks, max(args.annotators), args.workers, args.threads, args.history)
     web_pid, ls_pid = procs.running_pid("bench-web"), procs.running_pid("bench-labelstudio-dist")
     try:
         print(f"{'system':<30} {'annotators':>10} {'cycles/s':>9} {'p50 ms':>8} {'p99 ms':>9} "

@@ -74,12 +74,19 @@ class Assignment(Base):
     """A task handed to one annotator: a lease on one of its k slots until `expires_at`."""
 
     __tablename__ = "assignment"
+    # Every pull asks about the person's own rows: the lease they hold, what they took today (their
+    # capacity), what they did in this job (gold rate, caps). Each has an index that starts at the
+    # person and reaches those rows directly, so a request costs the same after months of work
+    # (`bench/distribution_bench.py --history`); one on the person alone walked all of it.
     __table_args__ = (UniqueConstraint("task_id", "annotator_id"),
-                      Index("ix_assignment_live", "status", "expires_at"))
+                      Index("ix_assignment_live", "status", "expires_at"),
+                      Index("ix_assignment_annotator_status", "annotator_id", "status"),
+                      Index("ix_assignment_annotator_day", "annotator_id", "leased_at"),
+                      Index("ix_assignment_annotator_project", "annotator_id", "project_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
-    annotator_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     status: Mapped[AssignmentStatus] = mapped_column(string_enum(AssignmentStatus),
                                                      default=AssignmentStatus.LEASED)
