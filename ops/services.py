@@ -90,20 +90,21 @@ def ensure_postgres(secrets: dict[str, str], database: str) -> str:
     sql = (f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='qianling') THEN "
            f"CREATE ROLE qianling LOGIN CREATEDB PASSWORD '{password}'; ELSE "
            f"ALTER ROLE qianling LOGIN CREATEDB PASSWORD '{password}'; END IF; END$$;")
-    _psql_as_postgres(sql)
-    _psql_as_postgres(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    _psql_as_postgres(f"CREATE DATABASE {database} OWNER qianling ENCODING 'UTF8' TEMPLATE template0")
+    psql_as_postgres(sql)
+    psql_as_postgres(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    psql_as_postgres(f"CREATE DATABASE {database} OWNER qianling ENCODING 'UTF8' TEMPLATE template0")
     return f"postgresql+psycopg://qianling:{password}@127.0.0.1:5432/{database}"
 
 
-def _psql_as_postgres(sql: str) -> None:
-    """Run SQL as the postgres superuser: over TCP where trusted, else through its Unix socket."""
-    tcp = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1",
+def psql_as_postgres(sql: str, database: str = "postgres") -> None:
+    """Run SQL in `database` as the postgres superuser: over TCP where trusted, else through its
+    Unix socket."""
+    tcp = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1",
                           "-qc", sql], capture_output=True, text=True, env={**BASE_ENV, "PGCONNECT_TIMEOUT": "5"},
                          stdin=subprocess.DEVNULL)
     if tcp.returncode == 0:
         return
-    local = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+    local = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", sql],
                            capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if local.returncode != 0:
         raise RuntimeError(f"PostgreSQL refused set-up SQL: {tcp.stderr.strip()} / {local.stderr.strip()}")
