@@ -40,6 +40,14 @@ def string_enum(enum_cls: type[enum.Enum]) -> Enum:
     return Enum(enum_cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
+def upsert_insert(session: Session, table):
+    """An INSERT on `table` that can take ON CONFLICT clauses, for the session's database."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 

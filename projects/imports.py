@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from flask import current_app
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from accounts.models import User
@@ -36,14 +36,14 @@ from background.models import JobRecord
 from background.queues import enqueue
 from background.runner import report_progress
 from errors import Conflict, InvalidInput
-from extensions import db, one_at_a_time, utcnow
+from extensions import db, one_at_a_time, upsert_insert, utcnow
 from projects import chunks, label_config
 from projects.batches import Batcher, batch_ids, recount_batches
 from projects.bulk import KnownContent, copy_tails, insert_runs, insert_tasks, known_hashes, timestamp, to_json
 from projects.chunks import MAX_LISTED, Chunk, Resume, Scan
 from projects.intake import IntakeError, Item, RowError, detect_format, read_items
 from projects.media import MediaStore, read_zip
-from projects.models import Project, ProjectStatus, Upload, UploadPhase
+from projects.models import MediaUse, Project, ProjectStatus, Upload, UploadPhase
 from readahead import prompt_gil, read_ahead, read_ahead_process
 from tasks.models import Task
 
@@ -173,9 +173,23 @@ def _import(session: Session, upload: Upload, project: Project, config: label_co
                 return
             probe = _commit_chunk(session, upload, batcher, part, probe)
             if part.finished:
+                if upload.format == "zip":
+                    _record_media(session, upload)
                 upload.phase = UploadPhase.DONE
                 session.commit()
             del part  # why: the next chunk arrives before the loop would let go of this one
+
+
+def _record_media(session: Session, upload: Upload) -> None:
+    """A zip import is finishing: the images its tasks show now belong to the job (MediaUse),
+    in the commit that finishes it. Task data from other files may name a stored image too, but
+    that opens nothing: only an image uploaded into the job is shown with it."""
+    image = Task.data["image"].as_string()
+    names = (select(Task.project_id, func.substr(image, len(MEDIA_URL) + 1))
+             .where(Task.project_id == upload.project_id, Task.upload_id == upload.id, image.startswith(MEDIA_URL))
+             .distinct())
+    session.execute(upsert_insert(session, MediaUse).from_select(["project_id", "name"], names)
+                    .on_conflict_do_nothing())
 
 
 def _runs(chunk: Chunk, new: Iterable[tuple[bytes, tuple]], batches: list[tuple[int, int]], project_id: int,

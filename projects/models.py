@@ -135,3 +135,14 @@ class Upload(Base):
                 "created": self.created,
                 "duplicates": self.duplicates, "duplicate_rows": self.duplicate_rows,
                 "error_count": self.error_count, "errors": self.errors, "job_id": self.job_id}
+
+
+class MediaUse(Base):
+    """A stored image (projects.media, by its content-addressed name) that a job's tasks show,
+    recorded when a zip import of the job finishes. Who may fetch an image follows from the jobs
+    it is in (projects.service.may_see_media): the name alone, a hash, opens nothing."""
+
+    __tablename__ = "media_use"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)

@@ -157,13 +157,16 @@ def publish(project_id: int):
 @media.get("/<name>")
 @requires(*Role)
 def media_file(name: str):
-    """An uploaded image, by its content-addressed name (immutable, so cached for long)."""
+    """An uploaded image, by its content-addressed name, to those who may see it (not found for
+    everyone else, so names cannot be probed); immutable, so kept for long in their own cache."""
     try:
         path = imports.media_store().path(name)
     except ValueError:
         raise NotFound("no such media file") from None
-    if not path.exists():
+    if not path.exists() or not service.may_see_media(db.session, current_user(), name):
         raise NotFound("no such media file")
     reply = send_file(path, max_age=365 * 86400, conditional=True)
+    reply.cache_control.public = False  # for this person only: never kept by a shared cache
+    reply.cache_control.private = True
     reply.headers["X-Content-Type-Options"] = "nosniff"
     return reply

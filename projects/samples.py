@@ -27,6 +27,13 @@ def servable(item: dict[str, Any]) -> dict[str, Any]:
             for key, value in item.items()}
 
 
+def sample_names() -> frozenset[str]:
+    """The stored names of every template's sample pictures: synthetic, shown to anyone signed in."""
+    prefix = len(MEDIA_URL)
+    return frozenset(value[prefix:] for t in TEMPLATES.values() for item in t.sample_items()
+                     for value in servable(item).values() if isinstance(value, str) and value.startswith(MEDIA_URL))
+
+
 def catalog() -> list[dict[str, Any]]:
     """Every template with its default options, default config and servable sample items."""
     return [{"key": t.key, "title": t.title, "default_options": dict(t.default_options),

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from accounts.models import Role, User
 from errors import Conflict, InvalidInput, NotFound
 from projects import label_config, templates
-from projects.models import Batch, BatchMember, GuidelineVersion, Project, ProjectStatus
-from tasks.models import Task
+from projects.models import Batch, BatchMember, GuidelineVersion, MediaUse, Project, ProjectStatus
+from tasks.models import Assignment, Task
 
 S = ProjectStatus
 TRANSITIONS: dict[ProjectStatus, set[ProjectStatus]] = {
@@ -176,6 +176,30 @@ def managed_project(session: Session, user: User, project_id: int) -> Project:
     if project is None or (user.role != Role.ADMIN and project.created_by_id != user.id):
         raise NotFound(f"project {project_id} not found")
     return project
+
+
+def may_see_media(session: Session, user: User, name: str) -> bool:
+    """Whether `user` may fetch the stored image `name`: an admin any; a reviewer one of any job
+    (they review every job); a manager one of a job they manage; an annotator one of a job open
+    to work (active or paused) or one they worked in; a buyer none (a dataset's images reach a
+    buyer in its files). Uses are recorded by zip imports (MediaUse); template samples are shown
+    to everyone (projects.samples)."""
+    from projects.samples import sample_names
+
+    if user.role == Role.ADMIN:
+        return True
+    jobs = select(MediaUse.project_id).where(MediaUse.name == name)
+    if user.role == Role.REVIEWER:
+        found = select(jobs.exists())
+    elif user.role == Role.MANAGER:
+        found = select(select(Project.id).where(Project.id.in_(jobs), Project.created_by_id == user.id).exists())
+    elif user.role == Role.ANNOTATOR:
+        open_to_work = Project.status.in_((ProjectStatus.ACTIVE, ProjectStatus.PAUSED))
+        worked_in = Project.id.in_(select(Assignment.project_id).where(Assignment.annotator_id == user.id))
+        found = select(select(Project.id).where(Project.id.in_(jobs), open_to_work | worked_in).exists())
+    else:
+        found = None
+    return (found is not None and bool(session.scalar(found))) or name in sample_names()
 
 
 def batch_progress(session: Session, project: Project) -> list[dict[str, Any]]:

@@ -12,14 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, ScalarSelect, Text, cast, exists, select, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accounts.models import Role, User
 from errors import Conflict, InvalidInput, NotFound
-from extensions import utcnow
+from extensions import upsert_insert, utcnow
 from projects.models import Project
 from workforce.models import DEFAULT_DAILY_CAPACITY, AnnotatorProfile, ProfileStatus, Skill, SkillSource
 
@@ -41,8 +39,7 @@ def get_or_create_profile(session: Session, user: User) -> AnnotatorProfile:
     profile = session.get(AnnotatorProfile, user.id)
     if profile is not None:
         return profile
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(AnnotatorProfile).values(user_id=user.id).on_conflict_do_nothing())
+    session.execute(upsert_insert(session, AnnotatorProfile).values(user_id=user.id).on_conflict_do_nothing())
     return session.get(AnnotatorProfile, user.id)
 
 

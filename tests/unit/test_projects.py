@@ -195,6 +195,61 @@ def test_zip_of_images_becomes_tasks_served_from_media(api_as, manager):
     assert manager.client.get(task.data["image"]).status_code in (302, 401)  # not for anonymous users
 
 
+def test_stored_images_open_only_to_those_who_may_see_their_job(api_as, manager, fake_ls):
+    """A stored image's name (its sha256) opens nothing by itself: other managers, buyers and
+    annotators of a job not open to them get 404; the job's manager, reviewers, admins and, once
+    it is published, annotators get it. Naming the image in another job's data opens nothing."""
+    import io as _io
+    import zipfile
+
+    from extensions import utcnow
+    from tasks.models import Assignment, AssignmentStatus
+
+    project = new_project(manager, template=None, label_config=(
+        '<View><Image name="img" value="$image"/><Choices name="c" toName="img">'
+        '<Choice value="缺陷"/><Choice value="正常"/></Choices></View>'))
+    archive = _io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("巡检/塔101.png", _png((10, 20, 30)))
+    assert upload(manager, project["id"], archive.getvalue(), "inspection.zip")["created"] == 1
+    picture = db.session.scalar(select(Task.data).where(Task.project_id == project["id"]))["image"]
+    (_, other_manager), (_, buyer), (_, reviewer), (_, admin) = (
+        api_as(Role.MANAGER), api_as(Role.BUYER), api_as(Role.REVIEWER), api_as(Role.ADMIN))
+    annotator_user, annotator = api_as(Role.ANNOTATOR)
+
+    def status(who) -> int:
+        reply = who.get(picture)
+        reply.close()
+        return reply.status_code
+
+    assert [status(who) for who in (manager, reviewer, admin)] == [200, 200, 200]
+    kept = manager.get(picture)
+    kept.close()
+    assert kept.headers["Cache-Control"] == "max-age=31536000, private"  # no shared cache keeps it
+    assert [status(who) for who in (other_manager, buyer, annotator)] == [404, 404, 404]  # a draft job
+    copied = new_project(other_manager, template=None, label_config=(
+        '<View><Image name="img" value="$image"/><Choices name="c" toName="img">'
+        '<Choice value="缺陷"/></Choices></View>'))
+    assert upload(other_manager, copied["id"], f'[{{"image": "{picture}"}}]'.encode(), "copy.json")["created"] == 1
+    assert status(other_manager) == 404  # naming it in their own job's data does not open it
+    published = manager.post(f"/api/projects/{project['id']}/publish")
+    assert manager.get(published.json["status_url"]).json["status"] == "finished"
+    assert status(annotator) == 200  # the job is open to work
+    assert status(buyer) == 404
+    task_id = db.session.scalar(select(Task.id).where(Task.project_id == project["id"]))
+    db.session.add(Assignment(task_id=task_id, annotator_id=annotator_user.id, project_id=project["id"],
+                              status=AssignmentStatus.SUBMITTED, expires_at=utcnow()))
+    db.session.commit()
+    for step in ("completed", "archived"):
+        assert manager.post(f"/api/projects/{project['id']}/status", json={"status": step}).status_code == 200
+    assert status(annotator) == 200  # they worked in it
+    assert status(api_as(Role.ANNOTATOR)[1]) == 404  # a newcomer did not, and the job is closed
+    sample = manager.get("/api/projects/templates").json["templates"]
+    bbox = next(t for t in sample if t["key"] == "bbox")["samples"][0]["image"]
+    picture = bbox
+    assert status(buyer) == 200  # template samples are shown to all
+
+
 def test_zip_cannot_feed_a_text_config(manager):
     import io as _io
     import zipfile
