@@ -46,7 +46,7 @@ def test_person_indexes_go_down_and_up_and_an_interrupted_build_is_redone(pg_url
         upgrade(url)
         command.downgrade(alembic_config(url), "0002_task_project")
         assert "ix_assignment_annotator_id" in indexes() and not set(PERSON_INDEXES) & set(indexes())
-        upgrade(url)
+        upgrade(url, "0003_assignment_person")
         psql_as_postgres("UPDATE pg_index SET indisvalid = false"
                          " WHERE indexrelid = 'ix_assignment_annotator_day'::regclass", scratch.database)
         assert indexes()["ix_assignment_annotator_day"] is False
