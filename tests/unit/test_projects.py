@@ -171,20 +171,26 @@ def _png(color: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def test_zip_of_images_becomes_tasks_served_from_media(api_as, manager):
+IMAGE_CONFIG = ('<View><Image name="img" value="$image"/><Choices name="c" toName="img">'
+                '<Choice value="缺陷"/><Choice value="正常"/></Choices></View>')
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
     import io as _io
     import zipfile
 
-    project = new_project(manager, template=None, label_config=(
-        '<View><Image name="img" value="$image"/><Choices name="c" toName="img">'
-        '<Choice value="缺陷"/><Choice value="正常"/></Choices></View>'))
     archive = _io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("巡检/塔001.png", _png((200, 0, 0)))
-        zf.writestr("巡检/塔002.png", _png((0, 200, 0)))
-        zf.writestr("巡检/重复.png", _png((200, 0, 0)))
-        zf.writestr("../逃逸.png", _png((0, 0, 200)))
-    report = upload(manager, project["id"], archive.getvalue(), "inspection.zip", skip_bad_rows="true")
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return archive.getvalue()
+
+
+def test_zip_of_images_becomes_tasks_served_from_media(api_as, manager):
+    project = new_project(manager, template=None, label_config=IMAGE_CONFIG)
+    archive = _zip({"巡检/塔001.png": _png((200, 0, 0)), "巡检/塔002.png": _png((0, 200, 0)),
+                    "巡检/重复.png": _png((200, 0, 0)), "../逃逸.png": _png((0, 0, 200))})
+    report = upload(manager, project["id"], archive, "inspection.zip", skip_bad_rows="true")
     assert report["created"] == 2 and report["duplicates"] == 1 and report["error_count"] == 1
     task = db.session.scalar(select(Task).order_by(Task.id))
     assert task.data["image"].startswith("/media/") and task.data["file"] == "巡检/塔001.png"
@@ -199,19 +205,11 @@ def test_stored_images_open_only_to_those_who_may_see_their_job(api_as, manager,
     """A stored image's name (its sha256) opens nothing by itself: other managers, buyers and
     annotators of a job not open to them get 404; the job's manager, reviewers, admins and, once
     it is published, annotators get it. Naming the image in another job's data opens nothing."""
-    import io as _io
-    import zipfile
-
     from extensions import utcnow
     from tasks.models import Assignment, AssignmentStatus
 
-    project = new_project(manager, template=None, label_config=(
-        '<View><Image name="img" value="$image"/><Choices name="c" toName="img">'
-        '<Choice value="缺陷"/><Choice value="正常"/></Choices></View>'))
-    archive = _io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("巡检/塔101.png", _png((10, 20, 30)))
-    assert upload(manager, project["id"], archive.getvalue(), "inspection.zip")["created"] == 1
+    project = new_project(manager, template=None, label_config=IMAGE_CONFIG)
+    assert upload(manager, project["id"], _zip({"巡检/塔101.png": _png((10, 20, 30))}), "inspection.zip")["created"] == 1
     picture = db.session.scalar(select(Task.data).where(Task.project_id == project["id"]))["image"]
     (_, other_manager), (_, buyer), (_, reviewer), (_, admin) = (
         api_as(Role.MANAGER), api_as(Role.BUYER), api_as(Role.REVIEWER), api_as(Role.ADMIN))
@@ -227,9 +225,7 @@ def test_stored_images_open_only_to_those_who_may_see_their_job(api_as, manager,
     kept.close()
     assert kept.headers["Cache-Control"] == "max-age=31536000, private"  # no shared cache keeps it
     assert [status(who) for who in (other_manager, buyer, annotator)] == [404, 404, 404]  # a draft job
-    copied = new_project(other_manager, template=None, label_config=(
-        '<View><Image name="img" value="$image"/><Choices name="c" toName="img">'
-        '<Choice value="缺陷"/></Choices></View>'))
+    copied = new_project(other_manager, template=None, label_config=IMAGE_CONFIG)
     assert upload(other_manager, copied["id"], f'[{{"image": "{picture}"}}]'.encode(), "copy.json")["created"] == 1
     assert status(other_manager) == 404  # naming it in their own job's data does not open it
     published = manager.post(f"/api/projects/{project['id']}/publish")
@@ -251,14 +247,8 @@ def test_stored_images_open_only_to_those_who_may_see_their_job(api_as, manager,
 
 
 def test_zip_cannot_feed_a_text_config(manager):
-    import io as _io
-    import zipfile
-
     project = new_project(manager)  # needs $text
-    archive = _io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("a.png", _png((1, 2, 3)))
-    report = upload(manager, project["id"], archive.getvalue(), "pics.zip")
+    report = upload(manager, project["id"], _zip({"a.png": _png((1, 2, 3))}), "pics.zip")
     assert report["phase"] == "rejected" and "field(s) text" in report["errors"][0]
 
 
