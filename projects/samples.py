@@ -29,6 +29,11 @@ def servable(item: dict[str, Any]) -> dict[str, Any]:
 
 def sample_names() -> frozenset[str]:
     """The stored names of every template's sample pictures: synthetic, shown to anyone signed in."""
+    return _sample_names(str(media_store().root))
+
+
+@lru_cache(maxsize=8)
+def _sample_names(root: str) -> frozenset[str]:  # per store, as `_stored`: made once, not per request
     prefix = len(MEDIA_URL)
     return frozenset(value[prefix:] for t in TEMPLATES.values() for item in t.sample_items()
                      for value in servable(item).values() if isinstance(value, str) and value.startswith(MEDIA_URL))

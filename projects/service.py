@@ -186,20 +186,19 @@ def may_see_media(session: Session, user: User, name: str) -> bool:
     to everyone (projects.samples)."""
     from projects.samples import sample_names
 
-    if user.role == Role.ADMIN:
+    if user.role == Role.ADMIN or name in sample_names():
         return True
     jobs = select(MediaUse.project_id).where(MediaUse.name == name)
     if user.role == Role.REVIEWER:
-        found = select(jobs.exists())
-    elif user.role == Role.MANAGER:
-        found = select(select(Project.id).where(Project.id.in_(jobs), Project.created_by_id == user.id).exists())
+        return bool(session.scalar(select(jobs.exists())))
+    if user.role == Role.MANAGER:
+        allowed = Project.created_by_id == user.id
     elif user.role == Role.ANNOTATOR:
-        open_to_work = Project.status.in_((ProjectStatus.ACTIVE, ProjectStatus.PAUSED))
-        worked_in = Project.id.in_(select(Assignment.project_id).where(Assignment.annotator_id == user.id))
-        found = select(select(Project.id).where(Project.id.in_(jobs), open_to_work | worked_in).exists())
+        allowed = Project.status.in_((ProjectStatus.ACTIVE, ProjectStatus.PAUSED)) | Project.id.in_(
+            select(Assignment.project_id).where(Assignment.annotator_id == user.id))
     else:
-        found = None
-    return (found is not None and bool(session.scalar(found))) or name in sample_names()
+        return False
+    return bool(session.scalar(select(select(Project.id).where(Project.id.in_(jobs), allowed).exists())))
 
 
 def batch_progress(session: Session, project: Project) -> list[dict[str, Any]]:

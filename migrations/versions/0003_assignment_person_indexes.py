@@ -34,12 +34,8 @@ INDEXES = {
 }
 
 
-def _postgresql() -> bool:
-    return op.get_bind().dialect.name == 'postgresql'
-
-
 def _build(indexes: dict[str, list[str]], dropped: list[str]) -> None:
-    if not _postgresql():
+    if op.get_bind().dialect.name != 'postgresql':
         for name, columns in indexes.items():
             op.create_index(name, 'assignment', columns, unique=False)
         for name in dropped:
