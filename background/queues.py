@@ -22,9 +22,12 @@ from extensions import redis_connection
 logger = logging.getLogger(__name__)
 
 # Named for the kind of work, so a deployment can give each its own workers. A worker takes them
-# in this order: work somebody waits for first; delivering annotations to Label Studio (nobody
-# waits for it, and a crowd's backlog must not hold up a manager's reconcile or QA run) last.
+# in this order: the database's upkeep (a minute's worth, which every request depends on, see
+# background.upkeep), then work somebody waits for; delivering annotations to Label Studio
+# (nobody waits for it, and a crowd's backlog must not hold up a manager's reconcile or QA run)
+# last, in runs of at most a minute (tasks.jobs), so that a backlog never holds the worker long.
 QUEUES: dict[str, dict[str, Any]] = {
+    "upkeep": {"timeout": 1800},
     "intake": {"timeout": 3600},
     "labelstudio": {"timeout": 600},
     "qa": {"timeout": 1800},

@@ -35,6 +35,7 @@ from accounts.models import User
 from background.models import JobRecord
 from background.queues import enqueue
 from background.runner import report_progress
+from background.upkeep import refresh_statistics
 from errors import Conflict, InvalidInput
 from extensions import db, one_at_a_time, upsert_insert, utcnow
 from projects import chunks, label_config
@@ -140,6 +141,8 @@ def import_upload(upload_id: int) -> dict:
                 except IntakeError as err:  # the file as a whole is unreadable
                     session.rollback()
                     _reject(session, upload, [str(err)], 1)
+        if upload.phase == UploadPhase.DONE and upload.created:
+            refresh_statistics(session, Task)
         if upload.phase == UploadPhase.DONE and project.status == ProjectStatus.ACTIVE and upload.created:
             from projects.jobs import publish_to_label_studio
             enqueue(session, "project.publish", publish_to_label_studio, project.id,

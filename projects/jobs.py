@@ -11,6 +11,7 @@ import logging
 from sqlalchemy import func, select, update
 
 from background.runner import report_progress
+from background.upkeep import refresh_statistics
 from extensions import db
 from labelstudio.gateway import Gateway
 from labelstudio.models import installation_uid
@@ -52,6 +53,8 @@ def publish_to_label_studio(project_id: int) -> int:
         if project.status == ProjectStatus.DRAFT:
             project.status = ProjectStatus.ACTIVE
         session.commit()
+        if pushed_now:  # plan the pull queue on the tasks as pushed, not as they were imported
+            refresh_statistics(session, Task)
         logger.info("event=project_published project_id=%s ls_project=%s pushed=%s",
                     project_id, ls_project, pushed_now)
         return pushed_now

@@ -12,6 +12,7 @@ one run per job at a time (an advisory lock), so two workers never race to write
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +25,9 @@ from tasks.models import Annotation, AnnotationStatus, Task
 
 logger = logging.getLogger(__name__)
 CHUNK = 200  # annotations read per query of a run
+# A run stops after this long and queues the next: the worker's other queues come first meanwhile
+# (a crowd outpacing Label Studio kept one run going for as long as it worked).
+RUN_SECONDS = 60
 
 
 def ensure_ls_user(session: Session, gateway: Gateway, user: User) -> int:
@@ -47,7 +51,7 @@ def deliver_project(project_id: int) -> int:
     """The delivery run: write every accepted annotation of the job that Label Studio does not
     have yet; return how many. Raises (so RQ retries) if some could not be delivered."""
     coalesced_run_started(_run_key(project_id))
-    return _deliver(project_id)
+    return _deliver(project_id, RUN_SECONDS)
 
 
 def redeliver_pending() -> int:
@@ -55,15 +59,18 @@ def redeliver_pending() -> int:
     with db.new_session() as session:
         projects = session.scalars(select(Task.project_id).distinct().join(Annotation, Annotation.task_id == Task.id)
                                    .where(*_pending()).order_by(Task.project_id)).all()
-    return sum(_deliver(project_id) for project_id in projects)
+    return sum(_deliver(project_id, None) for project_id in projects)
 
 
 def _pending() -> tuple:
     return Annotation.ls_annotation_id.is_(None), Annotation.status == AnnotationStatus.ACCEPTED
 
 
-def _deliver(project_id: int) -> int:
+def _deliver(project_id: int, seconds: float | None) -> int:
+    """Deliver the job's pending annotations, all of them or (`seconds`) until that time is up and
+    a chunk ends; then the rest is left to a new run, queued."""
     delivered, waiting, after = 0, [], 0
+    stop_at = None if seconds is None else time.monotonic() + seconds
     with (Gateway.from_app() as gateway, db.new_session() as session,
           one_at_a_time(session, "delivery", project_id)):
         while True:
@@ -79,6 +86,9 @@ def _deliver(project_id: int) -> int:
                     _deliver_one(session, gateway, annotation, ls_task_id)
                     delivered += 1
             after = chunk[-1][0].id
+            if stop_at is not None and len(chunk) == CHUNK and time.monotonic() > stop_at:
+                queue_delivery(project_id)  # the rest after the work queued meanwhile
+                break
     logger.info("event=annotations_delivered project_id=%s count=%s waiting=%s", project_id, delivered, len(waiting))
     if waiting:
         raise RuntimeError(f"annotations {waiting[:10]} wait for their tasks to reach Label Studio; "

@@ -183,7 +183,7 @@ def test_system_page_shows_services_workers_queues_and_failed_jobs(app, session,
     state = client.get("/api/admin/system").json
     assert state["services"]["all_up"] is True
     assert [w["name"] for w in state["rq"]["workers"]] == ["w-test"]
-    assert {q["name"] for q in state["rq"]["queues"]} == {"intake", "labelstudio", "qa", "exports", "deliveries"}
+    assert {q["name"] for q in state["rq"]["queues"]} == {"upkeep", "intake", "labelstudio", "qa", "exports", "deliveries"}
     assert state["failed_jobs"][0]["id"] == record.id
     assert "w-test" in client.get("/admin/system").get_data(as_text=True)
 

@@ -181,6 +181,36 @@ def test_a_crowd_submitting_queues_one_delivery_run_not_a_job_each(app, api_as, 
     assert db.session.query(Annotation).filter(Annotation.ls_annotation_id.is_(None)).count() == 0
 
 
+def test_a_long_delivery_run_hands_the_rest_to_a_new_run(app, api_as, manager, fake_ls, monkeypatch):
+    """A run stops once its time is up and a chunk is done, and queues the next, so a backlog
+    never holds the worker (queued QA runs and upkeep go first); the runs together deliver all."""
+    from rq import Queue
+    from rq.job import Job
+
+    from extensions import redis_connection
+    from tasks import jobs
+
+    project = published_project(manager, items=5, overlap=1)
+    for _ in range(5):
+        annotator = api_as(Role.ANNOTATOR)[1]
+        task = annotator.get("/api/tasks/next", query_string={"project_id": project["id"]}).json["task"]
+        fake_ls.down = True  # stored, not delivered yet
+        assert annotator.post(f"/api/tasks/{task['id']}/annotations",
+                              json={"result": choice(CHOICES[0])}).status_code == 201
+        fake_ls.down = False
+    monkeypatch.setattr(jobs, "CHUNK", 2)
+    monkeypatch.setattr(jobs, "RUN_SECONDS", -1)  # every run is out of time after its first chunk
+    app.config["QUEUE_ASYNC"] = True
+    deliveries = Queue("deliveries", connection=redis_connection())
+    assert deliveries.count == 0 and fake_ls.annotations == {}
+    jobs.queue_delivery(project["id"])
+    delivered = []
+    while deliveries.count:
+        Job.fetch(deliveries.pop_job_id(), connection=redis_connection()).perform()
+        delivered.append(len(fake_ls.annotations))
+    assert delivered == [2, 4, 5]
+
+
 def test_qa_dataset_and_buyer_download(api_as, manager, fake_ls):
     project = published_project(manager, items=3)
     annotators = [api_as(Role.ANNOTATOR)[1] for _ in range(3)]

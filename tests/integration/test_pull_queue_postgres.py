@@ -1,0 +1,152 @@
+"""The pull queue's query on PostgreSQL costs the same however far a job has progressed.
+
+The soak (tests/integration/test_soak.py) measures this end to end, but its figures move with the
+machine's load; here the work PostgreSQL does for one request is counted in buffers, which do not.
+Both ways a plan went wrong are checked: the query's own shape (an anti-join that read the job's
+history) and stale statistics after a publish (kept fresh by background.upkeep, which is checked
+here too).
+"""
+from __future__ import annotations
+
+import secrets
+import time
+
+import pytest
+from sqlalchemy import delete, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+from background import upkeep
+from demo.slice import Client
+from background.upkeep import refresh_statistics
+from extensions import make_engine
+from projects.models import Project
+from tasks.distribution import _candidate_statement
+from tasks.models import Assignment, Task
+from tests.integration.test_platform_end_to_end import _annotator_tokens, _new_manager, _project_with_tasks
+from tests.project_reference_check import new_projects
+
+pytestmark = pytest.mark.integration
+
+DONE, OPEN = 19_000, 1_000
+PUBLISHED = 1_000
+# A request reads the open-task index's first page, the job, the batch, and one (task, person)
+# probe per task it passes: about a dozen buffers. Reading the tasks done before it, or the
+# person's own history, takes hundreds.
+BUFFERS = 100
+
+
+@pytest.fixture
+def engine(pg_url):
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+def _job_far_along(session: Session) -> tuple[int, int]:
+    """A job with DONE tasks of three annotations each and OPEN tasks untouched; its id and the
+    person who annotated every fourth done task."""
+    from accounts.service import create_user
+
+    [project] = new_projects(session, 1)
+    tag = secrets.token_hex(3)
+    person, *others = [create_user(session, f"pq{n}-{tag}", f"pq{n}-{tag}@it.test", "a-long-password",
+                                   "annotator").id for n in range(4)]
+    session.execute(text("UPDATE project SET status = 'active', overlap = 3 WHERE id = :p"), {"p": project})
+    session.execute(text("""
+        INSERT INTO task (project_id, data, content_hash, is_gold, annotation_count, extra_overlap, slots_taken,
+                          is_open, ls_task_id, created_at)
+        SELECT :p, json_build_object('text', n), substring(sha256(int4send(n)) for 16), false,
+               CASE WHEN n <= :done THEN 3 ELSE 0 END, 0, CASE WHEN n <= :done THEN 3 ELSE 0 END,
+               n > :done, n, timezone('utc', now())
+        FROM generate_series(1, :total) AS n"""), {"p": project, "done": DONE, "total": DONE + OPEN})
+    session.execute(text("""
+        INSERT INTO assignment (task_id, annotator_id, project_id, status, leased_at, expires_at, finished_at)
+        SELECT t.id, u.id, :p, 'submitted', now(), now(), now()
+        FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM task WHERE project_id = :p AND NOT is_open) AS t
+        CROSS JOIN LATERAL (VALUES (:a), (:b), (CASE WHEN t.n % 4 = 0 THEN :person ELSE :c END)) AS u(id)"""),
+                    {"p": project, "a": others[0], "b": others[1], "c": others[2], "person": person})
+    session.commit()
+    return project, person
+
+
+def _buffers_and_first(session: Session, project: int, person: int) -> tuple[int, int]:
+    """Buffers PostgreSQL touched to find `person`'s next task, and that task's place in the job."""
+    sql = str(_candidate_statement(False, True, lock=True).params(user_id=person, project_id=project).compile(
+        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    [[[plan]]] = session.execute(text("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql)).all()
+    first = session.execute(text(sql)).first()
+    session.rollback()  # the rows FOR UPDATE locked
+    place = session.scalar(text("SELECT count(*) FROM task WHERE project_id = :p AND id <= :t"),
+                           {"p": project, "t": first.id})
+    top = plan["Plan"]
+    return top["Shared Hit Blocks"] + top["Shared Read Blocks"], place
+
+
+def test_next_task_reads_a_few_buffers_however_far_the_job_is(engine):
+    """Planned on fresh statistics, as after an import or a publish (`refresh_statistics`) and
+    wherever autovacuum runs: a probe per passed task, not a scan of the job's history."""
+    with Session(engine) as session:
+        project, person = _job_far_along(session)
+        try:
+            refresh_statistics(session, Task, Assignment)
+            buffers, place = _buffers_and_first(session, project, person)
+            assert place == DONE + 1  # the first open task: the person has none of them
+            assert buffers < BUFFERS, f"{buffers} buffers read for one request"
+        finally:
+            _delete(session, project)
+
+
+def test_a_published_job_is_planned_on_its_pushed_tasks(live_platform, pg_app, engine):
+    """Right after publishing, every task of the job counted as unpushed in the statistics, and
+    the pull queue's query read and sorted all of the job's open tasks for each request (reading
+    some 5,000 buffers for 1,000 tasks); the publish job refreshes them."""
+    with Client(live_platform, *_new_manager(pg_app)) as manager:
+        project = _project_with_tasks(manager, PUBLISHED)["id"]
+    [(person, _token)] = _annotator_tokens(pg_app, 1, f"pq{project}")
+    with Session(engine) as session:
+        try:
+            buffers, place = _buffers_and_first(session, project, person)
+            assert place == 1
+            assert buffers < BUFFERS, f"{buffers} buffers read for one request"
+        finally:
+            _delete(session, project)
+
+
+def test_upkeep_vacuums_where_autovacuum_is_off(pg_app, engine):
+    """`keep_tables_fit` vacuums (and analyzes) a table of ours with many dead rows whose
+    autovacuum is off (this table's alone, so the check holds on any server), and leaves it alone
+    once clean."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("DROP TABLE IF EXISTS upkeep_probe"))
+        connection.execute(text("CREATE TABLE upkeep_probe (n integer) WITH (autovacuum_enabled = false)"))
+        connection.execute(text("INSERT INTO upkeep_probe SELECT generate_series(1, 10000)"))
+        connection.execute(text("DELETE FROM upkeep_probe WHERE n % 2 = 0"))
+    try:
+        dead = _wait_for_dead_rows(engine, lambda n: n >= 5000)
+        assert dead >= 5000
+        with pg_app.app_context():
+            assert "upkeep_probe" in upkeep.keep_tables_fit()
+            assert _wait_for_dead_rows(engine, lambda n: n == 0) == 0
+            assert "upkeep_probe" not in upkeep.keep_tables_fit()
+    finally:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("DROP TABLE IF EXISTS upkeep_probe"))
+
+
+def _wait_for_dead_rows(engine, done, seconds: float = 15) -> int:
+    """The probe table's dead rows once `done(count)` (statistics reach the view within seconds)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with engine.connect() as connection:
+            count = connection.scalar(text(
+                "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'upkeep_probe'"))
+        if done(count) or time.monotonic() > deadline:
+            return count
+        time.sleep(0.2)
+
+
+def _delete(session: Session, project: int) -> None:
+    session.rollback()
+    session.execute(delete(Project).where(Project.id == project))
+    session.commit()
