@@ -151,9 +151,12 @@ def _candidate(session: Session, user: User, project_id: int | None, eligible: C
 @functools.cache
 def _candidate_statement(gold: bool, by_project: bool, *, lock: bool) -> Select:
     """The common part of `_candidate`'s query; on PostgreSQL, regular tasks are taken with
-    `FOR UPDATE SKIP LOCKED`. Regular tasks are read in id order from the partial index of open
-    tasks (`ix_task_open`, whose predicate `is_open` the filter repeats exactly), so a request
-    reads a few index entries past the ones the person already did, however large the job.
+    `FOR UPDATE SKIP LOCKED`. Regular tasks are read in (job, id) order from the partial index of
+    open tasks (`ix_task_open`, whose predicate `is_open` the filter repeats exactly), so a
+    request reads a few index entries past the ones the person already did, however large the
+    job. Only that index gives this order: ordered by id alone, the primary key gave it too, and
+    on statistics taken while all of a job's tasks were open (after its publish, until the next
+    ANALYZE) PostgreSQL walked the job's done tasks in id order, more with every task done.
 
     "Not yet theirs" is probed row by row on the (task, person) unique index. The `OFFSET 0`
     keeps PostgreSQL from turning it into an anti-join, which it would run as a scan of every
@@ -170,11 +173,11 @@ def _candidate_statement(gold: bool, by_project: bool, *, lock: bool) -> Select:
              .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold.is_(gold),
                     Task.ls_task_id.is_not(None), ~mine,
                     or_(Batch.id.is_(None), Batch.restricted.is_(False), member))
-             .order_by(Task.id).limit(1))
+             .order_by(Task.project_id, Task.id).limit(1))
     if not gold:
         query = query.where(Task.is_open)
-    if by_project:
-        query = query.where(Task.project_id == PROJECT)
+    if by_project:  # a range, not `=`: PostgreSQL drops a column equal to a constant from the order
+        query = query.where(Task.project_id >= PROJECT, Task.project_id <= PROJECT)
     return query.with_for_update(skip_locked=True, of=Task) if lock else query
 
 
