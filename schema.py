@@ -30,6 +30,36 @@ metadata = Base.metadata
 TRIGGER_KEYS = {"postgresql": frozenset({"fk_task_project_id_project"})}
 
 
+def build_indexes_online(table: str, indexes: dict[str, list[str]], dropped: list[str], *,
+                         where: str | None = None) -> None:
+    """For migrations: create `indexes` (name -> columns, partial on `where` if given) on
+    `table`, then drop `dropped`. On PostgreSQL CONCURRENTLY, outside a transaction: on a busy
+    table a plain CREATE INDEX blocks every write while it runs, and this way annotators keep
+    working during the upgrade. An interrupted build leaves an invalid index behind; the next
+    upgrade drops it and builds it again."""
+    from alembic import op
+    from sqlalchemy import text
+
+    partial = {} if where is None else {"postgresql_where": text(where), "sqlite_where": text(where)}
+    if op.get_bind().dialect.name != "postgresql":
+        for name, columns in indexes.items():
+            op.create_index(name, table, columns, unique=False, **partial)
+        for name in dropped:
+            op.drop_index(name, table_name=table)
+        return
+    with op.get_context().autocommit_block():
+        invalid = op.get_bind().execute(text(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE NOT i.indisvalid AND c.relname = ANY(:names)"), {"names": list(indexes)}).scalars().all()
+        for name in invalid:
+            op.drop_index(name, table_name=table, postgresql_concurrently=True)
+        for name, columns in indexes.items():
+            op.create_index(name, table, columns, unique=False, if_not_exists=True,
+                            postgresql_concurrently=True, **partial)
+        for name in dropped:
+            op.drop_index(name, table_name=table, if_exists=True, postgresql_concurrently=True)
+
+
 def include_object_on(dialect: str):
     """Alembic's `include_object` filter for a database of `dialect`: leaves out TRIGGER_KEYS."""
     skipped = TRIGGER_KEYS.get(dialect, frozenset())

@@ -58,7 +58,7 @@ def load_labels(session: Session, project: Project, batch_id: int | None) -> tup
     gold_rows = session.execute(
         select(Annotation.task_id, Annotation.annotator_id, Annotation.label, Task.gold_answer)
         .join(Task, Task.id == Annotation.task_id)
-        .where(accepted, Task.project_id == project.id, Task.is_gold.is_(True),
+        .where(accepted, Task.project_id == project.id, Task.is_gold,  # ix_task_gold's predicate, as written
                Annotation.annotator_id.in_(labels["annotator"].unique().tolist()))).all()
     config = parse(project.label_config)
     answers = {row.task_id: gold_label(config, row.gold_answer) for row in gold_rows}

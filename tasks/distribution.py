@@ -170,7 +170,7 @@ def _candidate_statement(gold: bool, by_project: bool, *, lock: bool) -> Select:
                     Project.max_tasks_per_annotator, Project.max_share_per_annotator)
              .join(Project, Project.id == Task.project_id)
              .outerjoin(Batch, Batch.id == Task.batch_id)
-             .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold.is_(gold),
+             .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold if gold else Task.is_gold.is_(False),
                     Task.ls_task_id.is_not(None), ~mine,
                     or_(Batch.id.is_(None), Batch.restricted.is_(False), member))
              .order_by(Task.project_id, Task.id).limit(1))

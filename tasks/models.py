@@ -22,6 +22,9 @@ class Task(Base):
         # The pull queue scans only tasks with a free slot, in id order.
         Index("ix_task_open", "project_id", "id", postgresql_where=text("is_open"),
               sqlite_where=text("is_open")),
+        # A job's gold tasks (a few per job), which every QA run grades against and the pull queue
+        # mixes in. PostgreSQL uses it for `WHERE is_gold`, not for `WHERE is_gold IS true`.
+        Index("ix_task_gold", "project_id", "id", postgresql_where=text("is_gold"), sqlite_where=text("is_gold")),
         # Only pushed tasks have a Label Studio id: an import's new tasks add no entry here.
         Index("ix_task_ls_task_id", "ls_task_id", postgresql_where=text("ls_task_id IS NOT NULL"),
               sqlite_where=text("ls_task_id IS NOT NULL")),

@@ -53,7 +53,7 @@ def _hours(value: Any) -> int:
 
 def _question_ids(session: Session, project: Project, config: LabelConfig, value: Any) -> list[int]:
     """The chosen gold tasks of the job (default: its first ones), each with a usable answer."""
-    gold = select(Task).where(Task.project_id == project.id, Task.is_gold.is_(True))
+    gold = select(Task).where(Task.project_id == project.id, Task.is_gold)  # ix_task_gold
     if value is None:
         tasks = list(session.scalars(gold.order_by(Task.id).limit(MAX_QUESTIONS)))
     else:

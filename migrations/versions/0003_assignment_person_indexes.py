@@ -7,10 +7,9 @@ after months of work (200 tasks a day) that is tens of thousands of rows per req
 indexes that start at the person and go on by status, by lease time and by job replace it (the
 first column serves whatever the old one did).
 
-On PostgreSQL the indexes are built CONCURRENTLY, outside a transaction: on a database with
-months of assignments a plain CREATE INDEX would block every lease and submit while it ran, and
-this way annotators keep working during the upgrade. A build that was interrupted leaves an
-invalid index behind; the next upgrade drops it and builds it again.
+On PostgreSQL the indexes are built CONCURRENTLY (schema.build_indexes_online): on a database
+with months of assignments a plain CREATE INDEX would block every lease and submit while it ran.
+A build that was interrupted leaves an invalid index behind; the next upgrade redoes it.
 
 Revision ID: 0003_assignment_person
 Revises: 0002_task_project
@@ -18,8 +17,7 @@ Create Date: 2026-12-04 16:00:00
 """
 from typing import Sequence, Union
 
-from alembic import op
-from sqlalchemy import text
+from schema import build_indexes_online
 
 revision: str = '0003_assignment_person'
 down_revision: Union[str, Sequence[str], None] = '0002_task_project'
@@ -34,29 +32,9 @@ INDEXES = {
 }
 
 
-def _build(indexes: dict[str, list[str]], dropped: list[str]) -> None:
-    if op.get_bind().dialect.name != 'postgresql':
-        for name, columns in indexes.items():
-            op.create_index(name, 'assignment', columns, unique=False)
-        for name in dropped:
-            op.drop_index(name, table_name='assignment')
-        return
-    with op.get_context().autocommit_block():
-        invalid = op.get_bind().execute(text(
-            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE NOT i.indisvalid AND c.relname = ANY(:names)"), {"names": list(indexes)}).scalars().all()
-        for name in invalid:
-            op.drop_index(name, table_name='assignment', postgresql_concurrently=True)
-        for name, columns in indexes.items():
-            op.create_index(name, 'assignment', columns, unique=False, if_not_exists=True,
-                            postgresql_concurrently=True)
-        for name in dropped:
-            op.drop_index(name, table_name='assignment', if_exists=True, postgresql_concurrently=True)
-
-
 def upgrade() -> None:
-    _build(INDEXES, [OLD])
+    build_indexes_online('assignment', INDEXES, [OLD])
 
 
 def downgrade() -> None:
-    _build({OLD: ['annotator_id']}, list(INDEXES))
+    build_indexes_online('assignment', {OLD: ['annotator_id']}, list(INDEXES))

@@ -12,7 +12,7 @@ import secrets
 import time
 
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import delete, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from background.upkeep import refresh_statistics
 from extensions import make_engine
 from projects.models import Project
 from tasks.distribution import _candidate_statement
-from tasks.models import Assignment, Task
+from tasks.models import Annotation, Assignment, Task
 from tests.integration.test_platform_end_to_end import _annotator_tokens, _new_manager, _project_with_tasks
 from tests.project_reference_check import new_projects
 
@@ -34,6 +34,9 @@ PUBLISHED, PUBLISHED_DONE = 5_000, 4_500
 # probe per task it passes: about a dozen buffers. Reading the tasks done before it, or the
 # person's own history, takes hundreds.
 BUFFERS = 100
+# A QA run's query reads its batch's 100 tasks and their 300 annotations (some 300 buffers), or
+# the 20 gold tasks and theirs (60); reading all the job's tasks took 880.
+GOLD_BUFFERS = 500
 
 
 @pytest.fixture
@@ -95,6 +98,58 @@ def test_next_task_reads_a_few_buffers_however_far_the_job_is(engine):
             assert buffers < BUFFERS, f"{buffers} buffers read for one request"
         finally:
             _delete(session, project)
+
+
+def test_gold_tasks_are_found_without_reading_the_job(engine):
+    """A QA run of one batch grades its annotators against the job's gold tasks, and the pull
+    queue hands one out every n-th request: both read them from `ix_task_gold` (migration 0005).
+    Before it, both read every task of the job (a QA run for every batch)."""
+    from qa.jobs import load_labels
+
+    with Session(engine) as session:
+        project_id, person = _job_far_along(session)
+        try:
+            session.execute(text("UPDATE task SET batch_id = -1 WHERE project_id = :p AND id < "
+                                 "(SELECT min(id) FROM task WHERE project_id = :p) + 100"), {"p": project_id})
+            session.execute(text("UPDATE task SET is_gold = true, gold_answer = '\"a\"'"
+                                 " WHERE project_id = :p AND id % 1000 = 0"), {"p": project_id})
+            session.execute(text("""
+                INSERT INTO annotation (task_id, annotator_id, result, label, guidelines_version, status, created_at)
+                SELECT a.task_id, a.annotator_id, '[]', 'a', 1, 'accepted', now()
+                FROM assignment a JOIN task t ON t.id = a.task_id WHERE t.project_id = :p"""), {"p": project_id})
+            session.commit()
+            refresh_statistics(session, Task, Annotation)
+            project = session.get(Project, project_id)
+            qa_queries = _statements_of(engine, lambda: load_labels(session, project, -1))
+            gold_candidate = _candidate_statement(True, True, lock=False).params(user_id=person, project_id=project_id)
+            buffers = [_buffers(session, statement, parameters) for statement, parameters in qa_queries]
+            buffers.append(_buffers(session, str(gold_candidate.compile(
+                dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})), {}))
+            assert max(buffers) < GOLD_BUFFERS, f"buffers per query: {buffers}"
+        finally:
+            _delete(session, project_id)
+
+
+def _statements_of(engine, run) -> list[tuple[str, dict]]:
+    """The SQL (and its parameters) that `run()` sends through `engine`."""
+    seen = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _executemany):
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def _buffers(session: Session, statement: str, parameters) -> int:
+    [[[plan]]] = session.connection().exec_driver_sql(
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters).all()
+    session.rollback()
+    return plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
 
 
 def test_a_published_job_is_planned_on_its_pushed_tasks(live_platform, pg_app, engine):
