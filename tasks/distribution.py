@@ -158,12 +158,14 @@ def _candidate_statement(gold: bool, by_project: bool, *, lock: bool) -> Select:
     on statistics taken while all of a job's tasks were open (after its publish, until the next
     ANALYZE) PostgreSQL walked the job's done tasks in id order, more with every task done.
 
-    "Not yet theirs" is probed row by row on the (task, person) unique index. The `OFFSET 0`
-    keeps PostgreSQL from turning it into an anti-join, which it would run as a scan of every
-    assignment of the tasks before the candidate (a merge join) or of all the person's
-    assignments in the job: either grows with the job's progress, and the soak saw requests
-    slow down twofold within four minutes."""
-    mine = select(Assignment.id).where(Assignment.task_id == Task.id, Assignment.annotator_id == USER) \
+    "Not yet theirs" is probed row by row, reading the task's few assignments (at most its k
+    slots' worth, and any expired or skipped). The `OFFSET 0` keeps PostgreSQL from turning it
+    into an anti-join, which it would run as a scan of every assignment of the tasks before the
+    candidate (a merge join) or of all the person's assignments in the job: either grows with
+    the job's progress, and the soak saw requests slow down twofold within four minutes. The
+    `+ 0` keeps the person's indexes out of the probe: on statistics that think the person has
+    done little, PostgreSQL read all their assignments for every task probed."""
+    mine = select(Assignment.id).where(Assignment.task_id == Task.id, Assignment.annotator_id + literal_column("0") == USER) \
         .offset(literal_column("0")).exists()
     member = exists().where(BatchMember.batch_id == Batch.id, BatchMember.user_id == USER)
     query = (select(Task.id, Task.project_id, Task.data, Project.overlap, Project.lease_seconds, Project.gold_share,
