@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import current_app
-from sqlalchemy import (DateTime, Insert, Integer, Select, Update, bindparam, exists, func, insert, literal_column, or_,
+from sqlalchemy import (DateTime, Insert, Integer, Select, Update, bindparam, exists, func, insert, literal_column,
                         select, update)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -132,54 +132,62 @@ class Lease(NamedTuple):
     expires_at: datetime
 
 
+_JOB = (Project.id, Project.overlap, Project.lease_seconds, Project.gold_share, Project.max_tasks_per_annotator,
+        Project.max_share_per_annotator)
+
+
 def _candidate(session: Session, user: User, project_id: int | None, eligible: ColumnElement[bool] | None, *,
                gold: bool = False, excluded: frozenset[int] = frozenset()) -> Candidate | None:
     """The next task for `user`: open, in an active job whose skills they hold (`eligible`,
-    None when no job requires any), not yet theirs, in a batch they may work."""
-    query = _candidate_statement(gold, project_id is not None,
-                                 lock=session.get_bind().dialect.name == "postgresql" and not gold)
+    None when no job requires any), not yet theirs, in a batch they may work. The jobs are read
+    first (a few rows), then each job's tasks by one query on the task table alone, oldest job
+    first: a query joining the two let PostgreSQL start from the jobs and sort every open task
+    of one when its statistics were off."""
+    jobs = select(*_JOB).where(Project.status == ProjectStatus.ACTIVE).order_by(Project.id)
+    if project_id is not None:
+        jobs = jobs.where(Project.id == project_id)
     if eligible is not None:
-        query = query.where(eligible)
-    if gold and project_id is not None and (questions := _exam_questions(session, project_id)):
-        query = query.where(Task.id.not_in(questions))
+        jobs = jobs.where(eligible)
     if excluded:
-        query = query.where(Task.project_id.not_in(excluded))
-    row = session.connection().execute(query, {"user_id": user.id, "project_id": project_id}).first()
-    return None if row is None else Candidate(*row)
+        jobs = jobs.where(Project.id.not_in(excluded))
+    connection = session.connection()
+    lock = connection.dialect.name == "postgresql" and not gold
+    for job in connection.execute(jobs).all():
+        query = _task_statement(gold, lock=lock)
+        if gold and (questions := _exam_questions(session, job.id)):
+            query = query.where(Task.id.not_in(questions))
+        row = connection.execute(query, {"user_id": user.id, "project_id": job.id}).first()
+        if row is not None:
+            return Candidate(row.id, job.id, row.data, *job[1:])
+    return None
 
 
 @functools.cache
-def _candidate_statement(gold: bool, by_project: bool, *, lock: bool) -> Select:
-    """The common part of `_candidate`'s query; on PostgreSQL, regular tasks are taken with
-    `FOR UPDATE SKIP LOCKED`. Regular tasks are read in (job, id) order from the partial index of
-    open tasks (`ix_task_open`, whose predicate `is_open` the filter repeats exactly), so a
-    request reads a few index entries past the ones the person already did, however large the
-    job. Only that index gives this order: ordered by id alone, the primary key gave it too, and
-    on statistics taken while all of a job's tasks were open (after its publish, until the next
-    ANALYZE) PostgreSQL walked the job's done tasks in id order, more with every task done.
+def _task_statement(gold: bool, *, lock: bool) -> Select:
+    """A job's next task for a person (`project_id`, `user_id`); on PostgreSQL, regular tasks are
+    taken with `FOR UPDATE SKIP LOCKED`. It reads the task table alone, so that PostgreSQL's only
+    sensible plan is to walk the job's open tasks (`ix_task_open`, whose predicate `is_open` the
+    filter repeats exactly; gold ones: `ix_task_gold`) in id order and stop at the first that
+    passes: a few index entries past the ones the person already did, however large the job.
 
-    "Not yet theirs" is probed row by row, reading the task's few assignments (at most its k
-    slots' worth, and any expired or skipped). The `OFFSET 0` keeps PostgreSQL from turning it
-    into an anti-join, which it would run as a scan of every assignment of the tasks before the
-    candidate (a merge join) or of all the person's assignments in the job: either grows with
-    the job's progress, and the soak saw requests slow down twofold within four minutes. The
-    `+ 0` keeps the person's indexes out of the probe: on statistics that think the person has
-    done little, PostgreSQL read all their assignments for every task probed."""
+    Each choice below keeps that plan on statistics that are off (stale, or from when the job was
+    published), as they are wherever autovacuum is off (tests/integration/test_pull_queue_postgres.py):
+    - the order is (job, id), and the job a range, not `=` (PostgreSQL drops a column equal to a
+      constant from the order): only the job's index gives it, where the primary key gave id
+      order too and PostgreSQL walked the job's done tasks, more with every task done;
+    - "not yet theirs" and "in a batch they may work" are probed task by task, their `OFFSET 0`
+      keeping PostgreSQL from making them joins (an anti-join scanned the job's whole history);
+    - `annotator_id + 0` keeps the probe on the task's few assignments (at most its k slots'
+      worth, and any expired or skipped), not on the person's index and all their work."""
     mine = select(Assignment.id).where(Assignment.task_id == Task.id, Assignment.annotator_id + literal_column("0") == USER) \
         .offset(literal_column("0")).exists()
     member = exists().where(BatchMember.batch_id == Batch.id, BatchMember.user_id == USER)
-    query = (select(Task.id, Task.project_id, Task.data, Project.overlap, Project.lease_seconds, Project.gold_share,
-                    Project.max_tasks_per_annotator, Project.max_share_per_annotator)
-             .join(Project, Project.id == Task.project_id)
-             .outerjoin(Batch, Batch.id == Task.batch_id)
-             .where(Project.status == ProjectStatus.ACTIVE, Task.is_gold if gold else Task.is_gold.is_(False),
-                    Task.ls_task_id.is_not(None), ~mine,
-                    or_(Batch.id.is_(None), Batch.restricted.is_(False), member))
+    barred = select(Batch.id).where(Batch.id == Task.batch_id, Batch.restricted.is_(True), ~member) \
+        .offset(literal_column("0")).exists()
+    query = (select(Task.id, Task.data)
+             .where(Task.project_id >= PROJECT, Task.project_id <= PROJECT, Task.ls_task_id.is_not(None), ~mine, ~barred)
              .order_by(Task.project_id, Task.id).limit(1))
-    if not gold:
-        query = query.where(Task.is_open)
-    if by_project:  # a range, not `=`: PostgreSQL drops a column equal to a constant from the order
-        query = query.where(Task.project_id >= PROJECT, Task.project_id <= PROJECT)
+    query = query.where(Task.is_gold) if gold else query.where(Task.is_gold.is_(False), Task.is_open)
     return query.with_for_update(skip_locked=True, of=Task) if lock else query
 
 
