@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from background.queues import coalesced_run_started, enqueue_coalesced
@@ -50,11 +51,12 @@ def refresh_statistics(session: Session, *models: type[Base]) -> None:
     session.commit()
 
 
-def keep_tables_fit() -> list[str]:
-    """The job: VACUUM (ANALYZE) every table of ours that autovacuum would have by now, were it
-    on; return their names. VACUUM runs outside a transaction, one table at a time."""
+def keep_tables_fit(engine: Engine | None = None) -> list[str]:
+    """The job: VACUUM (ANALYZE) every table of ours (on the app's database, or `engine`'s) that
+    autovacuum would have by now, were it on; return their names. VACUUM runs outside a
+    transaction, one table at a time."""
     coalesced_run_started(_RUN_KEY)
-    engine = db.engine
+    engine = engine or db.engine
     if engine.dialect.name != "postgresql":
         return []
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

@@ -98,6 +98,22 @@ def test_publish_pushes_tasks_once(manager, fake_ls):
     assert fake_ls.task_count(project["ls_project_id"]) == 4
 
 
+def test_imports_and_publishes_refresh_the_planner_statistics(manager, fake_ls, monkeypatch):
+    """Both bulk writes of tasks end with `refresh_statistics(task)` (a no-op on SQLite; on
+    PostgreSQL the pull queue is planned on what they wrote: tests/integration/test_pull_queue_postgres.py);
+    a publish with nothing new to push does not."""
+    from projects import imports, jobs
+
+    refreshed = []
+    for module in (imports, jobs):
+        monkeypatch.setattr(module, "refresh_statistics",
+                            lambda _session, *models, where=module.__name__: refreshed.append((where, models)))
+    project = published_project(manager, items=3)
+    assert refreshed == [("projects.imports", (Task,)), ("projects.jobs", (Task,))]
+    manager.post(f"/api/projects/{project['id']}/publish")
+    assert len(refreshed) == 2
+
+
 def test_overlap_and_one_annotation_per_person(api_as, manager, fake_ls):
     project = published_project(manager, items=1, overlap=2)
     annotators = [api_as(Role.ANNOTATOR)[1] for _ in range(3)]
