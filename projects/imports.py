@@ -143,10 +143,10 @@ def import_upload(upload_id: int) -> dict:
                     _reject(session, upload, [str(err)], 1)
         if upload.phase == UploadPhase.DONE and upload.created:
             refresh_statistics(session, Task)
-        if upload.phase == UploadPhase.DONE and project.status == ProjectStatus.ACTIVE and upload.created:
-            from projects.jobs import publish_to_label_studio
-            enqueue(session, "project.publish", publish_to_label_studio, project.id,
-                    queue_name="labelstudio", created_by_id=upload.created_by_id)
+            if project.status == ProjectStatus.ACTIVE:
+                from projects.jobs import publish_to_label_studio
+                enqueue(session, "project.publish", publish_to_label_studio, project.id,
+                        queue_name="labelstudio", created_by_id=upload.created_by_id)
         logger.info("event=import_done upload_id=%s phase=%s created=%s duplicates=%s errors=%s",
                     upload_id, upload.phase.value, upload.created, upload.duplicates, upload.error_count)
         return upload.report()

@@ -1,7 +1,7 @@
 """The Alembic migrations build exactly the schema the models describe (PostgreSQL)."""
 import pytest
 
-from tests.schema_check import schema_drift
+from tests.schema_check import schema_drift, scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -22,40 +22,28 @@ def test_person_indexes_go_down_and_up_and_an_interrupted_build_is_redone(pg_url
     from ops.services import psql_as_postgres
     from schema import alembic_config, upgrade
 
-    base = make_url(pg_url)
-    if base.host not in ("127.0.0.1", "localhost"):
+    if make_url(pg_url).host not in ("127.0.0.1", "localhost"):
         pytest.skip("marking an index invalid needs the local postgres superuser")
-    scratch = base.set(database=f"{base.database}_migrations")
-    url = scratch.render_as_string(hide_password=False)
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with scratch_database(pg_url, "migrations") as url:
+        def indexes() -> dict[str, bool]:
+            engine = create_engine(url)
+            try:
+                with engine.connect() as conn:
+                    return dict(conn.execute(text(
+                        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                        " WHERE i.indrelid = 'assignment'::regclass")).all())
+            finally:
+                engine.dispose()
 
-    def indexes() -> dict[str, bool]:
-        engine = create_engine(url)
-        try:
-            with engine.connect() as conn:
-                return dict(conn.execute(text(
-                    "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                    " WHERE i.indrelid = 'assignment'::regclass")).all())
-        finally:
-            engine.dispose()
-
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {scratch.database} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {scratch.database}"))
-    try:
         upgrade(url)
         command.downgrade(alembic_config(url), "0002_task_project")
         assert "ix_assignment_annotator_id" in indexes() and not set(PERSON_INDEXES) & set(indexes())
         upgrade(url, "0003_assignment_person")
         psql_as_postgres("UPDATE pg_index SET indisvalid = false"
-                         " WHERE indexrelid = 'ix_assignment_annotator_day'::regclass", scratch.database)
+                         " WHERE indexrelid = 'ix_assignment_annotator_day'::regclass", make_url(url).database)
         assert indexes()["ix_assignment_annotator_day"] is False
         command.stamp(alembic_config(url), "0002_task_project")  # as if the build had stopped there
         upgrade(url)
         found = indexes()
         assert all(found[name] for name in PERSON_INDEXES) and "ix_assignment_annotator_id" not in found
         assert schema_drift(url) == []
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {scratch.database} WITH (FORCE)"))
-        admin.dispose()

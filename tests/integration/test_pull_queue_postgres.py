@@ -23,6 +23,7 @@ from projects.models import Project
 from tasks.distribution import _task_statement
 from tasks.models import Annotation, Assignment, Task
 from tests.project_reference_check import new_projects
+from tests.schema_check import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -43,24 +44,13 @@ def engine(pg_url):
     entries marked) only once no transaction on the database may still see them: on the shared
     test database another test's long transaction (an export's snapshot, one of minutes) kept
     them, and these counts measured that instead of the plans."""
-    from sqlalchemy import create_engine, make_url
-
     from schema import upgrade
 
-    base = make_url(pg_url)
-    scratch = base.set(database=f"{base.database}_plans")
-    url = scratch.render_as_string(hide_password=False)
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {scratch.database} WITH (FORCE)"))
-        conn.execute(text(f"CREATE DATABASE {scratch.database}"))
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {scratch.database} WITH (FORCE)"))
-    admin.dispose()
+    with scratch_database(pg_url, "plans") as url:
+        upgrade(url)
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
 
 
 def _job_far_along(session: Session, done: int = DONE, open_: int = OPEN, *, pushed: bool = True) -> tuple[int, int]:
